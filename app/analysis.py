@@ -1,0 +1,80 @@
+"""One analysis: build the queries, run them concurrently, hand the numbers to the judgment."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from app import promql
+from app.judgment import CHECKS, CheckSpec, Judgment, Signal, judge
+from app.models import AnalysisRequest
+from app.prometheus import Cause, PrometheusClient, PrometheusError
+
+
+class Role(StrEnum):
+    CANARY = "canary"
+    STABLE = "stable"
+
+
+QueryKey = tuple[Role, Signal]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    request: AnalysisRequest
+    judgment: Judgment
+    queries: dict[QueryKey, str]
+    warnings: tuple[str, ...]
+    evaluated_at: datetime
+    prometheus_seconds: float
+
+
+def signals(checks: tuple[CheckSpec, ...] = CHECKS) -> tuple[Signal, ...]:
+    return tuple(dict.fromkeys(spec.signal for spec in checks))
+
+
+def build_queries(
+    request: AnalysisRequest, conventions: promql.Conventions, checks: tuple[CheckSpec, ...] = CHECKS
+) -> dict[QueryKey, str]:
+    versions = {Role.CANARY: request.canary, Role.STABLE: request.stable}
+    return {
+        (role, signal): promql.signal_query(conventions, signal, request.service, version, request.window)
+        for role, version in versions.items()
+        for signal in signals(checks)
+    }
+
+
+async def run_analysis(
+    request: AnalysisRequest,
+    client: PrometheusClient,
+    conventions: promql.Conventions,
+    budget_seconds: float,
+    at: datetime | None = None,
+) -> Analysis:
+    """Raises PrometheusError when any number could not be measured: no verdict without data."""
+    evaluated_at = at or datetime.now(UTC)
+    queries = build_queries(request, conventions)
+    started = time.perf_counter()
+    results = await _run_all(client, queries, evaluated_at.timestamp(), budget_seconds)
+    prometheus_seconds = time.perf_counter() - started
+
+    measured = {role: {signal: results[(role, signal)].value for (r, signal) in queries if r is role} for role in Role}
+    judgment = judge(request.thresholds(), measured[Role.CANARY], measured[Role.STABLE], request.window)
+    warnings = tuple(dict.fromkeys(w for result in results.values() for w in result.warnings))
+    return Analysis(request, judgment, queries, warnings, evaluated_at, prometheus_seconds)
+
+
+async def _run_all(client: PrometheusClient, queries: dict[QueryKey, str], at: float, budget: float) -> dict:
+    try:
+        async with asyncio.timeout(budget):
+            try:
+                async with asyncio.TaskGroup() as group:
+                    tasks = {key: group.create_task(client.query(q, at, budget)) for key, q in queries.items()}
+            except* PrometheusError as failures:
+                raise failures.exceptions[0] from None
+    except TimeoutError:
+        raise PrometheusError(Cause.TIMEOUT, f"the analysis did not finish within {budget:g}s") from None
+    return {key: task.result() for key, task in tasks.items()}

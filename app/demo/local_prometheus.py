@@ -1,0 +1,117 @@
+"""A real Prometheus on loopback, loaded with backfilled data: for the demo and the tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+DEBIAN_PACKAGE = "prometheus"
+READY_TIMEOUT_SECONDS = 60
+
+
+def ensure_installed() -> None:
+    """Installs Debian's prometheus package (prometheus and promtool) when either is missing."""
+    if shutil.which("prometheus") and shutil.which("promtool"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(
+        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE], check=True, env=env
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def backfill(openmetrics: str, data_dir: Path) -> None:
+    """Writes the samples into TSDB blocks under data_dir with promtool."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    source = data_dir / "backfill.om"
+    source.write_text(openmetrics)
+    result = subprocess.run(
+        ["promtool", "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+        capture_output=True,
+        text=True,
+    )
+    source.unlink()
+    if result.returncode != 0:
+        raise RuntimeError(f"promtool backfill failed: {result.stderr or result.stdout}")
+
+
+class LocalPrometheus:
+    """`prometheus` serving data_dir on a free loopback port, optionally under a route prefix."""
+
+    def __init__(self, data_dir: Path, route_prefix: str = "", port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.route_prefix = route_prefix.rstrip("/")
+        self.port = port or free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.route_prefix}"
+
+    def start(self) -> LocalPrometheus:
+        config = self.data_dir / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+        log = (self.data_dir / "prometheus.log").open("wb")
+        self._process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                f"--web.route-prefix={self.route_prefix or '/'}",
+                f"--web.external-url=http://127.0.0.1:{self.port}{self.route_prefix}",
+                "--storage.tsdb.retention.time=30d",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+        return self
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def __enter__(self) -> LocalPrometheus:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                log = (self.data_dir / "prometheus.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"prometheus exited with {self._process.returncode}:\n{log}")
+            try:
+                if httpx.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"prometheus on {self.url} was not ready within {READY_TIMEOUT_SECONDS}s")

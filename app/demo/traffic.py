@@ -1,0 +1,106 @@
+"""Synthetic canary/stable traffic, written as OpenMetrics for `promtool` to backfill.
+
+Each version serves steady traffic with a known request rate, 5xx and 4xx shares and a P95
+that `histogram_quantile` reproduces exactly, so the demo and the tests know what to expect.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from app.promql import Conventions
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SCRAPE_INTERVAL = 15.0
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """What one version of one service serves between `start` and `stop` (unix seconds)."""
+
+    service: str
+    version: str
+    rps: float
+    start: float
+    stop: float
+    error_ratio: float = 0.0  # 5xx
+    client_error_ratio: float = 0.0  # 4xx: not errors of the service
+    p95_seconds: float = 0.1
+
+
+def bucket_fractions(p95_seconds: float) -> list[float]:
+    """Cumulative share of requests at or under each bucket bound, for a given P95.
+
+    histogram_quantile interpolates linearly inside the bucket (lo, hi] that holds the
+    95th percentile: lo + (hi - lo) * (0.95 - F(lo)) / (F(hi) - F(lo)). With F(hi) = 1,
+    F(lo) = (0.95 - r) / (1 - r) puts the answer at lo + r * (hi - lo), exactly p95.
+    """
+    index = bisect.bisect_left(BUCKETS, p95_seconds)
+    if index == len(BUCKETS):  # beyond the top bucket: histogram_quantile answers +Inf
+        return [0.0] * len(BUCKETS)
+    if index == 0:
+        raise ValueError(f"a P95 of {p95_seconds} is below the second bucket bound")
+    lo = BUCKETS[index - 1]
+    hi = BUCKETS[index]
+    r = (p95_seconds - lo) / (hi - lo)
+    if r > 0.95:
+        raise ValueError(f"a P95 of {p95_seconds} is too close to the bucket bound {hi}")
+    below = (0.95 - r) / (1 - r)
+    return [0.0 if i < index - 1 else below if i == index - 1 else 1.0 for i in range(len(BUCKETS))]
+
+
+def openmetrics(traffic: Iterable[Traffic], conventions: Conventions) -> str:
+    traffic = list(traffic)
+    lines = [*_requests_family(traffic, conventions), *_duration_family(traffic, conventions), "# EOF"]
+    return "\n".join(lines) + "\n"
+
+
+def _scrapes(t: Traffic) -> Iterator[tuple[float, int]]:
+    """(timestamp, requests served so far) at each scrape."""
+    steps = int((t.stop - t.start) // SCRAPE_INTERVAL)
+    for step in range(steps + 1):
+        elapsed = step * SCRAPE_INTERVAL
+        yield t.start + elapsed, math.floor(t.rps * elapsed)
+
+
+def _labels(c: Conventions, t: Traffic, **extra: str) -> str:
+    pairs = {c.service_label: t.service, c.version_label: t.version, **extra}
+    return "{" + ",".join(f'{k}="{v}"' for k, v in pairs.items()) + "}"
+
+
+def _requests_family(traffic: list[Traffic], c: Conventions) -> Iterator[str]:
+    name = c.requests_metric
+    if name.endswith("_total"):
+        yield f"# TYPE {name.removesuffix('_total')} counter"
+    else:
+        yield f"# TYPE {name} unknown"
+    for t in traffic:
+        for status in ("200", "404", "500"):
+            labels = _labels(c, t, **{c.status_label: status})
+            for ts, served in _scrapes(t):
+                yield f"{name}{labels} {_by_status(t, served)[status]} {ts:.3f}"
+
+
+def _by_status(t: Traffic, served: int) -> dict[str, int]:
+    errors = math.floor(served * t.error_ratio)
+    client_errors = math.floor(served * t.client_error_ratio)
+    return {"200": served - errors - client_errors, "404": client_errors, "500": errors}
+
+
+def _duration_family(traffic: list[Traffic], c: Conventions) -> Iterator[str]:
+    name = c.duration_metric
+    yield f"# TYPE {name} histogram"
+    for t in traffic:
+        fractions = bucket_fractions(t.p95_seconds)
+        bounds = [*(f"{b}" for b in BUCKETS), "+Inf"]
+        for bound, fraction in zip(bounds, [*fractions, 1.0], strict=True):
+            labels = _labels(c, t, le=bound)
+            for ts, served in _scrapes(t):
+                yield f"{name}_bucket{labels} {math.floor(served * fraction)} {ts:.3f}"
+        for ts, served in _scrapes(t):
+            yield f"{name}_count{_labels(c, t)} {served} {ts:.3f}"
+        for ts, served in _scrapes(t):
+            yield f"{name}_sum{_labels(c, t)} {served * t.p95_seconds * 0.6:.3f} {ts:.3f}"

@@ -1,0 +1,58 @@
+"""Where a person goes next: Prometheus graphs, the Grafana dashboard, the HTML report."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlencode
+
+from app import promql
+from app.models import AnalysisRequest
+
+# The dashboard shows some context on both sides of the analysis window.
+MIN_PADDING = timedelta(minutes=15)
+
+
+def query_key(role: str, signal_key: str) -> str:
+    return f"{role}_{signal_key}"
+
+
+def prometheus_graph(base_url: str, query: str, evaluated_at: datetime, window: str) -> str:
+    span = _span(window)
+    params = {
+        "g0.expr": query,
+        "g0.tab": "0",
+        "g0.range_input": f"{int(span.total_seconds())}s",
+        "g0.end_input": evaluated_at.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return f"{base_url}/graph?{urlencode(params)}"
+
+
+def grafana_dashboard(
+    base_url: str, uid: str, request: AnalysisRequest, evaluated_at: datetime
+) -> str:
+    window = timedelta(seconds=promql.duration_seconds(request.window))
+    padding = max(window, MIN_PADDING)
+    params = {
+        "var-service": request.service,
+        "var-canary": request.canary,
+        "var-stable": request.stable,
+        "from": _millis(evaluated_at - window - padding),
+        "to": _millis(evaluated_at + padding),
+    }
+    return f"{base_url}/d/{uid}/canary-vs-stable?{urlencode(params)}"
+
+
+def report(public_url: str | None, request: AnalysisRequest) -> str:
+    """The HTML report for the same inputs; relative unless the service knows its public URL."""
+    params = request.model_dump(exclude_none=True)
+    params["format"] = "html"
+    return f"{public_url or ''}/analyze?{urlencode(params)}"
+
+
+def _span(window: str) -> timedelta:
+    window_delta = timedelta(seconds=promql.duration_seconds(window))
+    return window_delta + 2 * max(window_delta, MIN_PADDING)
+
+
+def _millis(moment: datetime) -> str:
+    return str(int(moment.timestamp() * 1000))

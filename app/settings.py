@@ -1,0 +1,96 @@
+"""All configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.promql import Conventions
+
+# Metric and label names end up inside PromQL, so they are held to the Prometheus grammar.
+METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    prometheus_url: str = "http://localhost:9090"
+    # Where a browser reaches the same Prometheus (graph links); the in-cluster URL rarely works there.
+    prometheus_public_url: str | None = None
+    prometheus_headers: dict[str, str] = Field(
+        default_factory=dict, description='Extra headers as JSON, e.g. {"X-Scope-OrgID": "team-a"}'
+    )
+    prometheus_bearer_token: SecretStr | None = None
+    prometheus_username: str | None = None
+    prometheus_password: SecretStr | None = None
+    prometheus_ca_bundle: str | None = None
+    prometheus_insecure_skip_verify: bool = False
+
+    service_label: str = "service"
+    version_label: str = "version"
+    status_label: str = "status"
+    requests_metric: str = "http_requests_total"
+    duration_metric: str = "http_request_duration_seconds"
+
+    # Argo's web provider gives up after 10 s; answering 503 before that lets it retry cleanly.
+    analysis_timeout_seconds: float = Field(default=8.0, gt=0, le=60)
+
+    grafana_url: str | None = None
+    grafana_dashboard_uid: str = "canary-vs-stable"
+    public_url: str | None = None
+
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+
+    @field_validator("requests_metric", "duration_metric")
+    @classmethod
+    def _metric_name(cls, value: str) -> str:
+        if not METRIC_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid Prometheus metric name")
+        return value
+
+    @field_validator("service_label", "version_label", "status_label")
+    @classmethod
+    def _label_name(cls, value: str) -> str:
+        if not LABEL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid Prometheus label name")
+        return value
+
+    @field_validator("prometheus_url", "prometheus_public_url", "grafana_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_auth_method(self) -> Settings:
+        if self.prometheus_bearer_token and self.prometheus_username:
+            raise ValueError("set either PROMETHEUS_BEARER_TOKEN or PROMETHEUS_USERNAME, not both")
+        return self
+
+    @property
+    def conventions(self) -> Conventions:
+        return Conventions(
+            requests_metric=self.requests_metric,
+            duration_metric=self.duration_metric,
+            service_label=self.service_label,
+            version_label=self.version_label,
+            status_label=self.status_label,
+        )
+
+    @property
+    def prometheus_browser_url(self) -> str:
+        return self.prometheus_public_url or self.prometheus_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
