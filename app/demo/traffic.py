@@ -35,21 +35,19 @@ def bucket_fractions(p95_seconds: float) -> list[float]:
     """Cumulative share of requests at or under each bucket bound, for a given P95.
 
     histogram_quantile interpolates linearly inside the bucket (lo, hi] that holds the
-    95th percentile: lo + (hi - lo) * (0.95 - F(lo)) / (F(hi) - F(lo)). With F(hi) = 1,
-    F(lo) = (0.95 - r) / (1 - r) puts the answer at lo + r * (hi - lo), exactly p95.
+    95th percentile: lo + (hi - lo) * (0.95 - F(lo)) / (F(hi) - F(lo)). Writing
+    r = (p95 - lo) / (hi - lo), F(lo) = (0.95 - r) / (1 - r) with F(hi) = 1 gives p95
+    exactly; past r = 0.95 that would go negative, so F(lo) = 0 and F(hi) = 0.95 / r.
     """
-    index = bisect.bisect_left(BUCKETS, p95_seconds)
+    index = bisect.bisect_right(BUCKETS, p95_seconds)
     if index == len(BUCKETS):  # beyond the top bucket: histogram_quantile answers +Inf
         return [0.0] * len(BUCKETS)
     if index == 0:
-        raise ValueError(f"a P95 of {p95_seconds} is below the second bucket bound")
-    lo = BUCKETS[index - 1]
-    hi = BUCKETS[index]
+        raise ValueError(f"a P95 of {p95_seconds} is below the first bucket bound")
+    lo, hi = BUCKETS[index - 1], BUCKETS[index]
     r = (p95_seconds - lo) / (hi - lo)
-    if r > 0.95:
-        raise ValueError(f"a P95 of {p95_seconds} is too close to the bucket bound {hi}")
-    below = (0.95 - r) / (1 - r)
-    return [0.0 if i < index - 1 else below if i == index - 1 else 1.0 for i in range(len(BUCKETS))]
+    at_lo, at_hi = ((0.95 - r) / (1 - r), 1.0) if r <= 0.95 else (0.0, 0.95 / r)
+    return [0.0] * (index - 1) + [at_lo, at_hi] + [1.0] * (len(BUCKETS) - index - 1)
 
 
 def openmetrics(traffic: Iterable[Traffic], conventions: Conventions) -> str:

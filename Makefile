@@ -1,0 +1,38 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+
+.PHONY: run test lint system-deps bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: the analyzer; with no PROMETHEUS_URL, a local demo Prometheus with synthetic traffic too
+run: $(VENV)/.installed
+ifdef PROMETHEUS_URL
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+else
+	$(BIN)/python -m app.demo --host $(HOST) --port $(PORT)
+endif
+
+## test: lint, then every test (real Prometheus, real server, Argo probe, real browser)
+test: $(VENV)/.installed system-deps lint
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+system-deps:
+	scripts/install-system-deps
+
+bench: $(VENV)/.installed system-deps
+	$(BIN)/python bench/analyze_latency.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,75 @@
+"""`python -m app.demo`: a local Prometheus with synthetic traffic, and the analyzer in front of it."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+import uvicorn
+
+from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
+from app.demo.traffic import Traffic, openmetrics
+from app.main import create_app
+from app.promql import Conventions
+from app.settings import Settings
+
+HISTORY_SECONDS = 2 * 3600
+# Samples run ahead of the clock so the demo keeps giving the same verdicts for hours.
+FUTURE_SECONDS = 8 * 3600
+SCENARIOS = {
+    "checkout": "pass: canary as fast and as clean as the stable",
+    "payments": "fail: canary P95 and error rate over the SLO",
+    "search": "inconclusive: too little canary traffic",
+    "onboarding": "pass: first release, no stable baseline to compare with",
+}
+
+
+def demo_traffic(now: float) -> list[Traffic]:
+    start, stop = now - HISTORY_SECONDS, now + FUTURE_SECONDS
+    return [
+        Traffic("checkout", "stable", 20, start, stop, error_ratio=0.004, p95_seconds=0.12),
+        Traffic("checkout", "canary", 2, start, stop, error_ratio=0.003, client_error_ratio=0.05, p95_seconds=0.13),
+        Traffic("payments", "stable", 10, start, stop, error_ratio=0.002, p95_seconds=0.18),
+        Traffic("payments", "canary", 1, start, stop, error_ratio=0.06, p95_seconds=0.45),
+        Traffic("search", "stable", 15, start, stop, error_ratio=0.001, p95_seconds=0.07),
+        Traffic("search", "canary", 0.05, start, stop, p95_seconds=0.07),
+        Traffic("onboarding", "canary", 1, start, stop, error_ratio=0.001, p95_seconds=0.2),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--data-dir", type=Path, default=Path(".demo/prometheus"))
+    args = parser.parse_args()
+
+    ensure_installed()
+    shutil.rmtree(args.data_dir, ignore_errors=True)
+    print("Backfilling synthetic canary/stable traffic into a local Prometheus...", flush=True)
+    backfill(openmetrics(demo_traffic(time.time()), Conventions()), args.data_dir)
+    with LocalPrometheus(args.data_dir, port=_port_or_free(9090)) as prometheus:
+        base = f"http://{args.host}:{args.port}"
+        print(f"\nDemo Prometheus: {prometheus.url}\nAnalyzer:        {base}  (API docs: {base}/docs)\n")
+        for service, expected in SCENARIOS.items():
+            print(f"  {base}/analyze?service={service}\n      -> {expected}")
+        print(flush=True)
+        settings = Settings(prometheus_url=prometheus.url)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+
+
+def _port_or_free(port: int) -> int:
+    try:
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+        return port
+    except OSError:
+        return free_port()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Shared fixtures: a real Prometheus loaded with known traffic, and real analyzer servers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
+from app.demo.traffic import openmetrics
+from app.promql import Conventions
+from tests.support.scenarios import CUSTOM, traffic
+from tests.support.servers import ROOT, AnalyzerServer, build_argo_probe
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TSDB blocks holding every scenario, backfilled once per run with promtool."""
+    ensure_installed()
+    data = tmp_path_factory.mktemp("tsdb")
+    now = time.time()
+    for conventions in (Conventions(), CUSTOM):
+        backfill(openmetrics(traffic(conventions, now), conventions), data)
+    return data
+
+
+def _serve(tsdb: Path, target: Path, route_prefix: str = "") -> Iterator[LocalPrometheus]:
+    shutil.copytree(tsdb, target)
+    with LocalPrometheus(target, route_prefix=route_prefix) as prometheus:
+        yield prometheus
+
+
+@pytest.fixture(scope="session")
+def prometheus(tsdb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    yield from _serve(tsdb, tmp_path_factory.mktemp("prom") / "data")
+
+
+@pytest.fixture(scope="session")
+def prefixed_prometheus(tsdb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPrometheus]:
+    """The same data behind --web.route-prefix=/prometheus, as behind many ingresses."""
+    yield from _serve(tsdb, tmp_path_factory.mktemp("prom-prefixed") / "data", "/prometheus")
+
+
+@pytest.fixture(scope="session")
+def start_analyzer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., AnalyzerServer]]:
+    """Starts `uvicorn app.main:app` with the given environment; all are stopped at the end."""
+    servers: list[AnalyzerServer] = []
+
+    def start(**env: str) -> AnalyzerServer:
+        log = tmp_path_factory.mktemp("analyzer") / "server.log"
+        server = AnalyzerServer({k.upper(): v for k, v in env.items()}, log).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def analyzer(start_analyzer: Callable[..., AnalyzerServer], prometheus: LocalPrometheus) -> AnalyzerServer:
+    return start_analyzer(prometheus_url=prometheus.url)
+
+
+@pytest.fixture(scope="session")
+def custom_analyzer(start_analyzer: Callable[..., AnalyzerServer], prometheus: LocalPrometheus) -> AnalyzerServer:
+    return start_analyzer(
+        prometheus_url=prometheus.url,
+        requests_metric=CUSTOM.requests_metric,
+        duration_metric=CUSTOM.duration_metric,
+        service_label=CUSTOM.service_label,
+        version_label=CUSTOM.version_label,
+        status_label=CUSTOM.status_label,
+    )
+
+
+@pytest.fixture(scope="session")
+def dead_prometheus_url() -> str:
+    """A loopback port nobody listens on."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture(scope="session")
+def analyzer_without_prometheus(
+    start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str
+) -> AnalyzerServer:
+    return start_analyzer(prometheus_url=dead_prometheus_url)
+
+
+@pytest.fixture(scope="session")
+def argo_probe() -> Path:
+    return build_argo_probe()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+

@@ -1,0 +1,114 @@
+"""Traffic with known properties, one service per scenario, for the real test Prometheus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.demo.traffic import Traffic
+from app.promql import Conventions
+
+HISTORY_SECONDS = 3600
+FUTURE_SECONDS = 3600  # the suite evaluates at "now", so samples run past the end of the run
+
+CUSTOM = Conventions(
+    requests_metric="shop_requests_total",
+    duration_metric="shop_latency_seconds",
+    service_label="app",
+    version_label="track",
+    status_label="code",
+)
+
+
+@dataclass(frozen=True)
+class Version:
+    rps: float
+    error_ratio: float = 0.0
+    client_error_ratio: float = 0.0
+    p95_seconds: float = 0.1
+    stopped_seconds_ago: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    service: str
+    expected: str  # the verdict
+    canary: Version | None
+    stable: Version | None
+    conventions: Conventions = Conventions()
+
+
+HEALTHY_STABLE = Version(rps=10, error_ratio=0.004, p95_seconds=0.12)
+
+SCENARIOS = {
+    s.service: s
+    for s in [
+        Scenario("healthy", "pass", Version(rps=2, error_ratio=0.003, p95_seconds=0.13), HEALTHY_STABLE),
+        Scenario("latency-regression", "fail", Version(rps=2, p95_seconds=0.45), HEALTHY_STABLE),
+        Scenario("error-regression", "fail", Version(rps=2, error_ratio=0.08, p95_seconds=0.12), HEALTHY_STABLE),
+        # Within every SLO, but clearly worse than the stable.
+        Scenario(
+            "relative-regression",
+            "fail",
+            Version(rps=2, error_ratio=0.015, p95_seconds=0.2),
+            Version(rps=10, error_ratio=0.001, p95_seconds=0.1),
+        ),
+        Scenario("no-canary", "inconclusive", None, HEALTHY_STABLE),
+        Scenario("low-traffic", "inconclusive", Version(rps=0.1, p95_seconds=0.12), HEALTHY_STABLE),
+        Scenario(
+            "stopped",
+            "inconclusive",
+            Version(rps=2, p95_seconds=0.12, stopped_seconds_ago=1200),
+            HEALTHY_STABLE,
+        ),
+        # The series exist but carry no new requests: every rate is 0 and the ratios NaN.
+        Scenario("zero-traffic", "inconclusive", Version(rps=0, p95_seconds=0.12), HEALTHY_STABLE),
+        Scenario("first-release", "pass", Version(rps=2, error_ratio=0.003, p95_seconds=0.13), None),
+        Scenario(
+            "client-errors",
+            "pass",
+            Version(rps=2, client_error_ratio=0.4, p95_seconds=0.12),
+            HEALTHY_STABLE,
+        ),
+        Scenario("off-the-chart", "fail", Version(rps=2, p95_seconds=20), HEALTHY_STABLE),
+        Scenario(
+            "custom-healthy",
+            "pass",
+            Version(rps=2, p95_seconds=0.13),
+            HEALTHY_STABLE,
+            CUSTOM,
+        ),
+        Scenario(
+            "custom-regression",
+            "fail",
+            Version(rps=2, error_ratio=0.1, p95_seconds=0.13),
+            HEALTHY_STABLE,
+            CUSTOM,
+        ),
+    ]
+}
+
+
+def traffic(conventions: Conventions, now: float) -> list[Traffic]:
+    out = []
+    for scenario in SCENARIOS.values():
+        if scenario.conventions != conventions:
+            continue
+        for name, version in (("canary", scenario.canary), ("stable", scenario.stable)):
+            if version is None:
+                continue
+            stop = now + FUTURE_SECONDS
+            if version.stopped_seconds_ago is not None:
+                stop = now - version.stopped_seconds_ago
+            out.append(
+                Traffic(
+                    scenario.service,
+                    name,
+                    version.rps,
+                    now - HISTORY_SECONDS,
+                    stop,
+                    error_ratio=version.error_ratio,
+                    client_error_ratio=version.client_error_ratio,
+                    p95_seconds=version.p95_seconds,
+                )
+            )
+    return out

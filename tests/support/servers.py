@@ -1,0 +1,69 @@
+"""The analyzer as a real uvicorn process, and the Argo web probe."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from app.demo.local_prometheus import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+
+
+class AnalyzerServer:
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.port = free_port()
+        self.env = env
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AnalyzerServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PROMETHEUS_", "OTEL_"))}
+        env.update(self.env)
+        self._log = self.log_path.open("wb")
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"analyzer exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                httpx.get(f"{self.url}/openapi.json", timeout=1).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"analyzer did not start:\n{self.log_path.read_text()[-3000:]}")
+
+    def analyze(self, **params: str) -> httpx.Response:
+        return httpx.get(f"{self.url}/analyze", params=params, timeout=15)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+        self._log.close()
+
+
+def build_argo_probe() -> Path:
+    result = subprocess.run(
+        ["bash", str(SHARED / "tools/argo-web-probe/build.sh")], capture_output=True, text=True, check=True
+    )
+    return Path(result.stdout.strip().splitlines()[-1])

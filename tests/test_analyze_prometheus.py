@@ -1,0 +1,179 @@
+"""/analyze on a real uvicorn against a real Prometheus holding traffic with known properties."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from prometheus_api_client import PrometheusConnect
+
+from app.demo.local_prometheus import LocalPrometheus
+from tests.support.scenarios import SCENARIOS
+from tests.support.servers import AnalyzerServer
+
+
+def checks_by_name(body: dict) -> dict[str, dict]:
+    return {check["name"]: check for check in body["checks"]}
+
+
+@pytest.mark.parametrize(
+    "service", [name for name, s in SCENARIOS.items() if not name.startswith("custom-")]
+)
+def test_verdict_matches_the_traffic(analyzer: AnalyzerServer, service: str) -> None:
+    response = analyzer.analyze(service=service)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["verdict"] == SCENARIOS[service].expected, body["reasons"]
+    assert body["reasons"], "every verdict comes with a reason"
+
+
+def test_numbers_agree_with_an_independent_client(analyzer: AnalyzerServer, prometheus: LocalPrometheus) -> None:
+    """prometheus-api-client reads the same queries; the analyzer's numbers must be Prometheus' numbers."""
+    body = analyzer.analyze(service="latency-regression").json()
+    oracle = PrometheusConnect(url=prometheus.url, disable_ssl=True)
+    for check in body["checks"]:
+        for role in ("canary", "stable"):
+            [sample] = oracle.custom_query(check["queries"][role])
+            assert check[role] == pytest.approx(float(sample["value"][1]), rel=0.02), (check["name"], role)
+
+
+def test_healthy_canary_passes_every_check(analyzer: AnalyzerServer) -> None:
+    body = analyzer.analyze(service="healthy").json()
+    checks = checks_by_name(body)
+    assert {c["verdict"] for c in checks.values()} == {"pass"}
+    assert checks["p95_latency"]["canary"] == pytest.approx(0.13, rel=0.03)
+    assert checks["p95_latency"]["stable"] == pytest.approx(0.12, rel=0.03)
+    assert checks["error_rate"]["canary"] == pytest.approx(0.003, abs=0.002)
+    assert checks["canary_traffic"]["canary"] == pytest.approx(600, rel=0.05)  # 2 rps over 5m
+    assert body["reasons"][0] == "all 5 checks passed"
+
+
+def test_latency_regression_fails_on_the_slo(analyzer: AnalyzerServer) -> None:
+    body = analyzer.analyze(service="latency-regression").json()
+    checks = checks_by_name(body)
+    assert checks["p95_latency"]["verdict"] == "fail"
+    assert checks["p95_latency"]["canary"] == pytest.approx(0.45, rel=0.03)
+    assert checks["p95_latency"]["threshold"] == 0.3
+    assert checks["error_rate"]["verdict"] == "pass"
+    assert "P95 latency" in body["reasons"][0] and "exceeds" in body["reasons"][0]
+
+
+def test_error_regression_fails_on_the_error_rate(analyzer: AnalyzerServer) -> None:
+    checks = checks_by_name(analyzer.analyze(service="error-regression").json())
+    assert checks["error_rate"]["verdict"] == "fail"
+    assert checks["error_rate"]["canary"] == pytest.approx(0.08, abs=0.005)
+    assert checks["error_rate_vs_stable"]["verdict"] == "fail"
+    assert checks["p95_latency"]["verdict"] == "pass"
+
+
+def test_regression_only_against_the_stable(analyzer: AnalyzerServer) -> None:
+    checks = checks_by_name(analyzer.analyze(service="relative-regression").json())
+    assert checks["p95_latency"]["verdict"] == "pass"
+    assert checks["error_rate"]["verdict"] == "pass"
+    assert checks["p95_latency_vs_stable"]["verdict"] == "fail"
+    assert checks["p95_latency_vs_stable"]["threshold"] == pytest.approx(0.1 * 1.2, rel=0.03)
+    assert checks["error_rate_vs_stable"]["verdict"] == "fail"
+
+
+@pytest.mark.parametrize(
+    ("service", "phrase"),
+    [
+        ("no-canary", "no canary requests found"),
+        ("low-traffic", "served only"),
+        ("stopped", "no canary requests found"),
+        ("zero-traffic", "served only 0 requests"),
+    ],
+)
+def test_missing_or_thin_traffic_is_inconclusive(analyzer: AnalyzerServer, service: str, phrase: str) -> None:
+    body = analyzer.analyze(service=service).json()
+    assert body["verdict"] == "inconclusive"
+    assert phrase in body["reasons"][0]
+    checks = checks_by_name(body)
+    assert checks["canary_traffic"]["verdict"] == "inconclusive"
+    # No check may pass or fail on numbers that were not judged.
+    assert {c["verdict"] for n, c in checks.items() if n != "canary_traffic"} == {"inconclusive"}
+
+
+def test_nan_from_prometheus_travels_as_null(analyzer: AnalyzerServer) -> None:
+    checks = checks_by_name(analyzer.analyze(service="zero-traffic").json())
+    assert checks["canary_traffic"]["canary"] == 0
+    assert checks["p95_latency"]["canary"] is None
+    assert checks["error_rate"]["canary"] is None
+
+
+def test_first_release_is_judged_on_the_slo_alone(analyzer: AnalyzerServer) -> None:
+    body = analyzer.analyze(service="first-release").json()
+    checks = checks_by_name(body)
+    assert body["verdict"] == "pass"
+    for name in ("p95_latency_vs_stable", "error_rate_vs_stable"):
+        assert checks[name]["verdict"] == "skipped"
+        assert "no stable baseline" in checks[name]["reason"]
+    assert any("no stable baseline" in reason for reason in body["reasons"])
+
+
+def test_client_errors_are_not_errors(analyzer: AnalyzerServer) -> None:
+    checks = checks_by_name(analyzer.analyze(service="client-errors").json())
+    assert checks["error_rate"]["canary"] == 0
+    assert checks["error_rate"]["verdict"] == "pass"
+
+
+def test_latency_beyond_the_top_bucket_fails(analyzer: AnalyzerServer) -> None:
+    # histogram_quantile answers the top finite bucket bound (10 s) when the quantile is in +Inf.
+    checks = checks_by_name(analyzer.analyze(service="off-the-chart").json())
+    assert checks["p95_latency"]["verdict"] == "fail"
+    assert checks["p95_latency"]["canary"] == 10
+
+
+def test_post_gives_the_same_judgment_as_get(analyzer: AnalyzerServer) -> None:
+    import httpx
+
+    posted = httpx.post(f"{analyzer.url}/analyze", json={"service": "latency-regression", "window": "10m"}, timeout=15)
+    got = analyzer.analyze(service="latency-regression", window="10m")
+    assert posted.status_code == got.status_code == 200
+    assert posted.json()["verdict"] == got.json()["verdict"] == "fail"
+    assert posted.json()["window"] == "10m"
+    assert "[10m]" in posted.json()["checks"][0]["queries"]["canary"]
+
+
+def test_threshold_overrides_change_the_verdict(analyzer: AnalyzerServer) -> None:
+    body = analyzer.analyze(service="latency-regression", p95_max_seconds="0.5", p95_ratio_max="5").json()
+    assert body["verdict"] == "pass"
+    assert body["thresholds"]["p95_max_seconds"] == 0.5
+    low = analyzer.analyze(service="healthy", min_requests="100000").json()
+    assert low["verdict"] == "inconclusive"
+
+
+def test_custom_label_and_metric_names(custom_analyzer: AnalyzerServer) -> None:
+    healthy = custom_analyzer.analyze(service="custom-healthy").json()
+    assert healthy["verdict"] == "pass"
+    assert 'app="custom-healthy",track="canary"' in healthy["checks"][0]["queries"]["canary"]
+    assert "shop_latency_seconds_bucket" in checks_by_name(healthy)["p95_latency"]["queries"]["canary"]
+    regression = checks_by_name(custom_analyzer.analyze(service="custom-regression").json())
+    assert regression["error_rate"]["verdict"] == "fail"
+    assert 'code=~"5.."' in regression["error_rate"]["queries"]["canary"]
+
+
+def test_path_prefixed_prometheus(start_analyzer, prefixed_prometheus: LocalPrometheus) -> None:
+    assert prefixed_prometheus.url.endswith("/prometheus")
+    server = start_analyzer(prometheus_url=prefixed_prometheus.url)
+    body = server.analyze(service="latency-regression").json()
+    assert body["verdict"] == "fail"
+    assert checks_by_name(body)["p95_latency"]["canary"] == pytest.approx(0.45, rel=0.03)
+    assert all(url.startswith(prefixed_prometheus.url + "/graph?") for url in body["links"]["prometheus"].values())
+
+
+def test_prometheus_down_is_503_naming_the_cause(analyzer_without_prometheus: AnalyzerServer) -> None:
+    response = analyzer_without_prometheus.analyze(service="healthy")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["error"] == "prometheus_unavailable"
+    assert body["cause"] == "connection"
+    assert "verdict" not in body
+
+
+def test_links_point_at_every_query(analyzer: AnalyzerServer) -> None:
+    body = analyzer.analyze(service="healthy").json()
+    queries = {check["queries"][role] for check in body["checks"] for role in ("canary", "stable")}
+    assert len(body["links"]["prometheus"]) == len(queries) == 6
+    assert body["links"]["grafana"] is None  # GRAFANA_URL is not set
+    assert math.isfinite(checks_by_name(body)["p95_latency"]["canary"])
