@@ -17,7 +17,10 @@ router = APIRouter()
 
 ERROR_RESPONSES: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "Invalid input; nothing was queried."},
-    503: {"model": ErrorResponse, "description": "Prometheus could not be queried; Argo counts an Error and retries."},
+    503: {
+        "model": ErrorResponse,
+        "description": "Prometheus could not be queried; Argo counts an Error and retries.",
+    },
 }
 
 
@@ -38,9 +41,7 @@ async def _analyze(request: Request, analysis_request: AnalysisRequest) -> JSONR
     client: PrometheusClient = request.app.state.prometheus
     trace_id = getattr(request.state, "trace_id", None)
     try:
-        analysis = await run_analysis(
-            analysis_request, client, settings.conventions, settings.analysis_timeout_seconds
-        )
+        analysis = await run_analysis(analysis_request, client, settings.conventions, settings.analysis_timeout_seconds)
     except PrometheusError as exc:
         return prometheus_unavailable(exc, trace_id)
     body = analysis_response(analysis, settings, trace_id)

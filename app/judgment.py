@@ -225,9 +225,7 @@ def _limit_text(spec: CheckSpec, limit: float, threshold: float, stable: float |
     if spec.bound is Bound.RATIO_OF_STABLE:
         return f"{threshold:g} x stable ({format_value(stable, unit)}) = {format_value(limit, unit)}"
     if spec.bound is Bound.STABLE_PLUS:
-        return (
-            f"stable ({format_value(stable, unit)}) + {format_value(threshold, unit)} = {format_value(limit, unit)}"
-        )
+        return f"stable ({format_value(stable, unit)}) + {format_value(threshold, unit)} = {format_value(limit, unit)}"
     if spec.bound is Bound.AT_LEAST:
         return f"the minimum of {format_value(limit, unit)}"
     return f"the SLO of {format_value(limit, unit)}"
@@ -274,7 +272,11 @@ def _verdict(results: Sequence[CheckResult]) -> Verdict:
 def _reasons(results: Sequence[CheckResult]) -> tuple[str, ...]:
     """The first reason says why the verdict is what it is; the rest add context."""
     by_outcome = {o: [r for r in results if r.outcome is o] for o in Outcome}
-    failed, unsure, skipped = by_outcome[Outcome.FAIL], by_outcome[Outcome.INCONCLUSIVE], by_outcome[Outcome.SKIPPED]
+    failed, unsure, skipped = (
+        by_outcome[Outcome.FAIL],
+        by_outcome[Outcome.INCONCLUSIVE],
+        by_outcome[Outcome.SKIPPED],
+    )
     reasons = [r.reason for r in failed]
     # "not judged" lines repeat the gate's reason; the gate itself already says it.
     reasons += [r.reason for r in unsure if not r.reason.startswith("not judged")]

@@ -27,9 +27,7 @@ def prometheus_graph(base_url: str, query: str, evaluated_at: datetime, window: 
     return f"{base_url}/graph?{urlencode(params)}"
 
 
-def grafana_dashboard(
-    base_url: str, uid: str, request: AnalysisRequest, evaluated_at: datetime
-) -> str:
+def grafana_dashboard(base_url: str, uid: str, request: AnalysisRequest, evaluated_at: datetime) -> str:
     window = timedelta(seconds=promql.duration_seconds(request.window))
     padding = max(window, MIN_PADDING)
     params = {

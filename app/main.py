@@ -56,7 +56,9 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    body = ErrorResponse(error="internal_error", detail=type(exc).__name__, trace_id=getattr(request.state, "trace_id", None))
+    body = ErrorResponse(
+        error="internal_error", detail=type(exc).__name__, trace_id=getattr(request.state, "trace_id", None)
+    )
     return JSONResponse(body.model_dump(mode="json"), status_code=500)
 
 

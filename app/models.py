@@ -39,10 +39,16 @@ class AnalysisRequest(BaseModel):
         description="PromQL duration the rates are taken over, between 30s and 1d (e.g. `5m`, `1h30m`).",
     )
     p95_max_seconds: float | None = Field(
-        default=None, gt=0, le=3600, description=f"Canary P95 SLO in seconds (default {_DEFAULTS.p95_max_seconds})."
+        default=None,
+        gt=0,
+        le=3600,
+        description=f"Canary P95 SLO in seconds (default {_DEFAULTS.p95_max_seconds}).",
     )
     error_rate_max: float | None = Field(
-        default=None, ge=0, le=1, description=f"Canary error-rate SLO, 0..1 (default {_DEFAULTS.error_rate_max})."
+        default=None,
+        ge=0,
+        le=1,
+        description=f"Canary error-rate SLO, 0..1 (default {_DEFAULTS.error_rate_max}).",
     )
     p95_ratio_max: float | None = Field(
         default=None,
@@ -54,7 +60,7 @@ class AnalysisRequest(BaseModel):
         default=None,
         ge=0,
         le=1,
-        description=f"Canary error rate may exceed the stable's by at most this (default {_DEFAULTS.error_rate_delta_max}).",
+        description=f"Canary error rate may top the stable's by this (default {_DEFAULTS.error_rate_delta_max}).",
     )
     min_requests: int | None = Field(
         default=None,

@@ -75,9 +75,7 @@ class PrometheusClient:
         )
         return InstantResult(_single_value(data), warnings)
 
-    async def query_range(
-        self, promql: str, start: float, end: float, step: float, timeout: float
-    ) -> RangeResult:
+    async def query_range(self, promql: str, start: float, end: float, step: float, timeout: float) -> RangeResult:
         params = {
             "query": promql,
             "start": f"{start:.3f}",
@@ -161,7 +159,6 @@ def _single_series(data: Any) -> tuple[tuple[float, float], ...]:
         return tuple((float(t), _number(v)) for t, v in result[0]["values"])
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise PrometheusError(Cause.BAD_RESPONSE, f"malformed series: {str(result)[:200]}") from exc
-
 
 
 def _duration(seconds: float) -> str:

@@ -19,6 +19,11 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """TSDB blocks holding every scenario, backfilled once per run with promtool."""
     ensure_installed()
@@ -101,4 +106,3 @@ def argo_probe() -> Path:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-

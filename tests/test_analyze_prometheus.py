@@ -16,9 +16,7 @@ def checks_by_name(body: dict) -> dict[str, dict]:
     return {check["name"]: check for check in body["checks"]}
 
 
-@pytest.mark.parametrize(
-    "service", [name for name, s in SCENARIOS.items() if not name.startswith("custom-")]
-)
+@pytest.mark.parametrize("service", [name for name, s in SCENARIOS.items() if not name.startswith("custom-")])
 def test_verdict_matches_the_traffic(analyzer: AnalyzerServer, service: str) -> None:
     response = analyzer.analyze(service=service)
     assert response.status_code == 200, response.text

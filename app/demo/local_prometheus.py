@@ -24,7 +24,9 @@ def ensure_installed() -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
     subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE], check=True, env=env
+        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE],
+        check=True,
+        env=env,
     )
 
 
@@ -95,9 +97,7 @@ class LocalPrometheus:
     def __enter__(self) -> LocalPrometheus:
         return self.start()
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
     def _wait_ready(self) -> None:

@@ -10,6 +10,7 @@ from app.promql import Conventions
 HISTORY_SECONDS = 3600
 FUTURE_SECONDS = 3600  # the suite evaluates at "now", so samples run past the end of the run
 
+DEFAULT_CONVENTIONS = Conventions()
 CUSTOM = Conventions(
     requests_metric="shop_requests_total",
     duration_metric="shop_latency_seconds",
@@ -34,7 +35,7 @@ class Scenario:
     expected: str  # the verdict
     canary: Version | None
     stable: Version | None
-    conventions: Conventions = Conventions()
+    conventions: Conventions = DEFAULT_CONVENTIONS
 
 
 HEALTHY_STABLE = Version(rps=10, error_ratio=0.004, p95_seconds=0.12)

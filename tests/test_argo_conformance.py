@@ -1,0 +1,80 @@
+"""The shipped templates, measured the way Argo's controller measures them, against the live service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ROOT, AnalyzerServer
+
+TEMPLATES = sorted((ROOT / "analysis_templates").glob("*.yaml"))
+
+
+def measure(probe: Path, template: Path, server: AnalyzerServer, service: str) -> dict:
+    result = subprocess.run(
+        [
+            str(probe),
+            "-template",
+            str(template),
+            "-arg",
+            f"analyzer-url={server.url}",
+            "-arg",
+            f"service={service}",
+            "-arg",
+            "canary=canary",
+            "-arg",
+            "stable=stable",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode in (0, 1), result.stderr
+    [line] = result.stdout.strip().splitlines()
+    return json.loads(line)
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    ("service", "phase"),
+    [
+        ("healthy", "Successful"),
+        ("first-release", "Successful"),
+        ("latency-regression", "Failed"),
+        ("relative-regression", "Failed"),
+        ("low-traffic", "Inconclusive"),
+        ("no-canary", "Inconclusive"),
+    ],
+)
+def test_verdicts_become_argo_phases(
+    argo_probe: Path, analyzer: AnalyzerServer, template: Path, service: str, phase: str
+) -> None:
+    measurement = measure(argo_probe, template, analyzer, service)
+    assert measurement["phase"] == phase, measurement
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_prometheus_down_is_an_argo_error_not_a_verdict(
+    argo_probe: Path, analyzer_without_prometheus: AnalyzerServer, template: Path
+) -> None:
+    measurement = measure(argo_probe, template, analyzer_without_prometheus, "healthy")
+    assert measurement["phase"] == "Error"
+    assert measurement["http_status"] == 503
+
+
+def test_both_templates_take_the_same_arguments() -> None:
+    import yaml
+
+    args = [[a["name"] for a in yaml.safe_load(t.read_text())["spec"]["args"]] for t in TEMPLATES]
+    assert len(TEMPLATES) == 2
+    assert args[0] == args[1]
+    assert {"service", "canary", "stable", "analyzer-url"} <= set(args[0])
+    for template in TEMPLATES:
+        spec = yaml.safe_load(template.read_text())["spec"]
+        required = {"service", "canary", "stable"}
+        assert all("value" in a for a in spec["args"] if a["name"] not in required), template.name
+        web = spec["metrics"][0]["provider"]["web"]
+        assert web["method"] == "POST" and "jsonBody" in web
