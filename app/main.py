@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.sdk.trace import SpanProcessor
 
-from app import api
+from app import api, health, tracing
+from app.logs import configure_logging
+from app.middleware import RequestMiddleware
 from app.models import ErrorResponse
 from app.prometheus import PrometheusClient, build_http_client
 from app.settings import Settings, get_settings
@@ -17,15 +20,22 @@ from app.settings import Settings, get_settings
 MAX_ECHOED_INPUT = 200
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, span_processor: SpanProcessor | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_format, settings.log_level, settings.secrets)
+    provider = tracing.configure_tracing(settings, span_processor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One connection pool for the app's lifetime: every analysis reuses it.
         async with build_http_client(settings) as http:
+            if provider:
+                tracing.instrument_client(http, provider)
             app.state.prometheus = PrometheusClient(http)
             yield
+            app.state.prometheus = None
+        if provider:
+            provider.shutdown()
 
     app = FastAPI(
         title="canary-analyzer",
@@ -34,9 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.prometheus = None
     app.include_router(api.router)
+    app.include_router(health.router)
+    app.add_middleware(RequestMiddleware)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    app.add_exception_handler(Exception, _internal_error)
+    if provider:
+        tracing.instrument_app(app, provider)
     return app
 
 
@@ -51,15 +65,8 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
         }
         for error in exc.errors()
     ]
-    body = ErrorResponse(error="invalid_request", detail=problems, trace_id=getattr(request.state, "trace_id", None))
+    body = ErrorResponse(error="invalid_request", detail=problems, trace_id=request.state.trace_id)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
-
-
-async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    body = ErrorResponse(
-        error="internal_error", detail=type(exc).__name__, trace_id=getattr(request.state, "trace_id", None)
-    )
-    return JSONResponse(body.model_dump(mode="json"), status_code=500)
 
 
 app = create_app()

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import ssl
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import httpx
+from opentelemetry import trace
 
+from app import metrics
 from app.settings import Settings
+
+tracer = trace.get_tracer(__name__)
 
 
 class Cause(StrEnum):
@@ -91,6 +96,23 @@ class PrometheusClient:
         await self._call("api/v1/query", {"query": "1"}, timeout)
 
     async def _call(self, path: str, params: dict[str, str], timeout: float) -> tuple[Any, tuple[str, ...]]:
+        with tracer.start_as_current_span(f"prometheus {path}", kind=trace.SpanKind.CLIENT) as span:
+            span.set_attribute("db.system", "prometheus")
+            span.set_attribute("db.query.text", params["query"])
+            started = time.perf_counter()
+            try:
+                data, warnings = await self._request(path, params, timeout)
+            except PrometheusError as exc:
+                metrics.QUERY_ERRORS.labels(cause=exc.cause).inc()
+                span.set_status(trace.StatusCode.ERROR, str(exc))
+                raise
+            finally:
+                metrics.QUERY_DURATION.observe(time.perf_counter() - started)
+            result = data.get("result") if isinstance(data, dict) else None
+            span.set_attribute("prometheus.result.series", len(result) if isinstance(result, list) else 1)
+            return data, warnings
+
+    async def _request(self, path: str, params: dict[str, str], timeout: float) -> tuple[Any, tuple[str, ...]]:
         try:
             response = await self._http.post(path, data=params, timeout=timeout)
         except httpx.TimeoutException as exc:

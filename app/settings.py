@@ -45,7 +45,20 @@ class Settings(BaseSettings):
     public_url: str | None = None
 
     log_format: Literal["json", "console"] = "json"
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # The standard OpenTelemetry variables; the SDK reads the rest of OTEL_* itself.
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_traces_exporter: str | None = None
+    otel_service_name: str = "canary-analyzer"
+
+    host: str = "0.0.0.0"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("requests_metric", "duration_metric")
     @classmethod
@@ -85,6 +98,12 @@ class Settings(BaseSettings):
             version_label=self.version_label,
             status_label=self.status_label,
         )
+
+    @property
+    def secrets(self) -> list[str]:
+        """Values that must never appear in a log line."""
+        values = [s.get_secret_value() for s in (self.prometheus_bearer_token, self.prometheus_password) if s]
+        return values + list(self.prometheus_headers.values())
 
     @property
     def prometheus_browser_url(self) -> str:

@@ -1,0 +1,71 @@
+"""The analyzer's own Prometheus metrics, served on /metrics.
+
+Every label has a bounded set of values: route templates instead of raw paths, known
+methods, and at most MAX_SERVICES service names (callers choose those).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import Counter, Histogram
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+UNMATCHED_PATH = "<unmatched>"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_SERVICES = 500
+OTHER_SERVICE = "<other>"
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests served by the analyzer.", ["method", "path", "status"])
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time the analyzer took to answer HTTP requests.",
+    ["method", "path"],
+    buckets=LATENCY_BUCKETS,
+)
+ANALYSES = Counter("canary_analyzer_analyses_total", "Analyses answered, by verdict.", ["verdict", "service"])
+ANALYSIS_DURATION = Histogram(
+    "canary_analyzer_analysis_duration_seconds",
+    "Time one analysis took, Prometheus queries included.",
+    buckets=LATENCY_BUCKETS,
+)
+QUERY_DURATION = Histogram(
+    "canary_analyzer_prometheus_query_duration_seconds",
+    "Time Prometheus took to answer one query.",
+    buckets=LATENCY_BUCKETS,
+)
+QUERY_ERRORS = Counter(
+    "canary_analyzer_prometheus_errors_total",
+    "Prometheus queries that gave no usable answer, by cause.",
+    ["cause"],
+)
+
+
+def method_label(method: str) -> str:
+    return method if method in KNOWN_METHODS else "OTHER"
+
+
+class BoundedValues:
+    """Keeps the first `limit` distinct values; later ones share one label value."""
+
+    def __init__(self, limit: int, overflow: str) -> None:
+        self._limit, self._overflow = limit, overflow
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        with self._lock:
+            if value in self._seen:
+                return value
+            if len(self._seen) < self._limit:
+                self._seen.add(value)
+                return value
+        return self._overflow
+
+
+service_label = BoundedValues(MAX_SERVICES, OTHER_SERVICE)
+
+
+def record_analysis(verdict: str, service: str, seconds: float) -> None:
+    ANALYSES.labels(verdict=verdict, service=service_label(service)).inc()
+    ANALYSIS_DURATION.observe(seconds)
