@@ -10,6 +10,7 @@ import uuid
 import structlog
 from opentelemetry import trace
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
@@ -38,8 +39,16 @@ def trace_id_for(headers: Headers) -> str:
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    return getattr(route, "path", None) or metrics.UNMATCHED_PATH
+    """The path of the route that served this request (`/analyze`), never the raw URL."""
+    # FastAPI records its own routes in the scope; plain Starlette routes (/docs) are matched here.
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return path
+    for route in getattr(scope.get("app"), "routes", ()):
+        path = getattr(route, "path", None)
+        if path and route.matches(scope)[0] is not Match.NONE:
+            return path
+    return metrics.UNMATCHED_PATH
 
 
 class RequestMiddleware:

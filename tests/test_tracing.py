@@ -1,0 +1,58 @@
+"""OpenTelemetry: off by default; when on, a span per analysis with a child per Prometheus query."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from app.demo.local_prometheus import LocalPrometheus
+from app.main import create_app
+from app.settings import Settings
+from app.tracing import tracing_enabled
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled"),
+    [
+        ({}, False),
+        ({"otel_exporter_otlp_endpoint": "http://collector:4318"}, True),
+        ({"otel_traces_exporter": "otlp"}, True),
+        ({"otel_traces_exporter": "console"}, True),
+        ({"otel_traces_exporter": "none", "otel_exporter_otlp_endpoint": "http://collector:4318"}, False),
+    ],
+)
+def test_tracing_is_off_unless_asked_for(env: dict, enabled: bool) -> None:
+    assert tracing_enabled(Settings(**env)) is enabled
+
+
+def test_spans_per_analysis_and_query(prometheus: LocalPrometheus) -> None:
+    exporter = InMemorySpanExporter()
+    app = create_app(Settings(prometheus_url=prometheus.url), span_processor=SimpleSpanProcessor(exporter))
+    trace_id = uuid.uuid4().hex
+    with TestClient(app) as client:
+        response = client.get(
+            "/analyze",
+            params={"service": "healthy"},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
+    assert response.status_code == 200
+    # The W3C traceparent is honoured: the caller's trace id is the analyzer's.
+    assert response.headers["X-Trace-ID"] == response.json()["trace_id"] == trace_id
+
+    spans = exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {trace_id}
+    [analysis] = [s for s in spans if s.name == "analysis"]
+    assert analysis.attributes["canary.service"] == "healthy"
+    assert analysis.attributes["canary.verdict"] == "pass"
+    queries = [s for s in spans if s.name == "prometheus api/v1/query"]
+    assert len(queries) == 6
+    assert all(q.parent.span_id == analysis.context.span_id for q in queries)
+    assert all("healthy" in q.attributes["db.query.text"] for q in queries)
+    assert all(q.attributes["prometheus.result.series"] == 1 for q in queries)
+    # httpx instrumentation adds the HTTP client span under each query span.
+    http_spans = [s for s in spans if s.parent and s.parent.span_id in {q.context.span_id for q in queries}]
+    assert len(http_spans) == 6
