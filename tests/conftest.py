@@ -12,7 +12,9 @@ import pytest
 from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
 from app.demo.traffic import openmetrics
 from app.promql import Conventions
+from tests.support.recorder import RecordingPrometheus
 from tests.support.scenarios import CUSTOM, traffic
+from tests.support.scraping import ScrapedAnalyzers, scraping
 from tests.support.servers import ROOT, AnalyzerServer, build_argo_probe
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -95,6 +97,28 @@ def analyzer_without_prometheus(
     start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str
 ) -> AnalyzerServer:
     return start_analyzer(prometheus_url=dead_prometheus_url)
+
+
+@pytest.fixture(scope="session")
+def scraped_analyzers(
+    start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ScrapedAnalyzers]:
+    """A real Prometheus scraping two real analyzers, with the shipped alert rules loaded.
+
+    One analyzer judges against a Prometheus with no data (every verdict inconclusive), the
+    other cannot reach its Prometheus (every answer 503): together they give every alert
+    something to see.
+    """
+    with RecordingPrometheus() as empty:
+        judging = start_analyzer(prometheus_url=empty.url)
+        broken = start_analyzer(prometheus_url=dead_prometheus_url)
+        with scraping(tmp_path_factory.mktemp("scrape"), [judging, broken]) as prometheus:
+            for _ in range(2):  # two bursts, so increase() has samples on both sides
+                for _ in range(6):
+                    judging.analyze(service="checkout")
+                    broken.analyze(service="checkout")
+                time.sleep(2.5)
+            yield ScrapedAnalyzers(prometheus, judging, broken)
 
 
 @pytest.fixture(scope="session")

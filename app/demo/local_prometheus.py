@@ -54,8 +54,11 @@ def backfill(openmetrics: str, data_dir: Path) -> None:
 class LocalPrometheus:
     """`prometheus` serving data_dir on a free loopback port, optionally under a route prefix."""
 
-    def __init__(self, data_dir: Path, route_prefix: str = "", port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, route_prefix: str = "", port: int | None = None, config: str | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.config = config or "global:\n  scrape_interval: 15s\nscrape_configs: []\n"
         self.route_prefix = route_prefix.rstrip("/")
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
@@ -66,7 +69,7 @@ class LocalPrometheus:
 
     def start(self) -> LocalPrometheus:
         config = self.data_dir / "prometheus.yml"
-        config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
+        config.write_text(self.config)
         log = (self.data_dir / "prometheus.log").open("wb")
         self._process = subprocess.Popen(
             [

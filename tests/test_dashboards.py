@@ -1,0 +1,76 @@
+"""Grafana dashboards: every query parses, and every selector finds the series it graphs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from app.demo.local_prometheus import LocalPrometheus
+from app.settings import Settings
+from tests.support.promql_text import label_presence, selectors, substitute
+from tests.support.scraping import ScrapedAnalyzers
+from tests.support.servers import ROOT
+
+DASHBOARDS = ROOT / "k8s/dashboards"
+CANARY = json.loads((DASHBOARDS / "canary-vs-stable.json").read_text())
+ANALYZER = json.loads((DASHBOARDS / "analyzer.json").read_text())
+SCENARIO_VALUES = {"service": "healthy", "canary": "canary", "stable": "stable", "datasource": "prometheus"}
+
+
+def expressions(dashboard: dict) -> list[str]:
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+@pytest.mark.parametrize("dashboard", [CANARY, ANALYZER], ids=lambda d: d["uid"])
+def test_every_panel_query_parses(dashboard: dict, tmp_path: Path) -> None:
+    exprs = [substitute(e, SCENARIO_VALUES) for e in expressions(dashboard)]
+    rules = {
+        "groups": [{"name": "dashboard", "rules": [{"record": f"panel:q{i}", "expr": e} for i, e in enumerate(exprs)]}]
+    }
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    result = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
+
+
+def test_canary_dashboard_graphs_the_metrics_the_analyzer_judges(prometheus: LocalPrometheus) -> None:
+    """On the scenario data, both the canary and the stable line of every panel have data."""
+    for expr in expressions(CANARY):
+        query = substitute(expr, SCENARIO_VALUES)
+        result = httpx.post(f"{prometheus.url}/api/v1/query", data={"query": query}, timeout=10).json()
+        assert result["data"]["result"], f"no data for {query}"
+    defaults = Settings()
+    used = {s.split("{")[0] for e in expressions(CANARY) for s in selectors(e)}
+    assert used == {defaults.requests_metric, f"{defaults.duration_metric}_bucket"}
+
+
+def test_analyzer_dashboard_uses_only_metrics_the_analyzer_exports(scraped_analyzers: ScrapedAnalyzers) -> None:
+    for expr in expressions(ANALYZER):
+        for selector in map(label_presence, selectors(expr)):
+            assert scraped_analyzers.query(f"count({selector})"), f"{selector} matches no scraped series"
+
+
+def test_canary_dashboard_variables_and_link_to_the_analyzer() -> None:
+    assert CANARY["uid"] == Settings().grafana_dashboard_uid  # what links.grafana points at
+    names = {variable["name"] for variable in CANARY["templating"]["list"]}
+    assert {"service", "canary", "stable"} <= names
+    [link] = CANARY["links"]
+    assert link["url"].endswith("/analyze?service=${service}&canary=${canary}&stable=${stable}")
+    titles = " ".join(panel["title"] for panel in CANARY["panels"])
+    for needed in ("P50", "P95", "P99", "Error rate", "Request rate"):
+        assert needed in titles
+    for panel in CANARY["panels"]:
+        assert [t["legendFormat"] for t in panel["targets"]] == ["canary", "stable"]
+
+
+def test_dashboards_ship_in_a_configmap_grafana_picks_up() -> None:
+    kustomization = yaml.safe_load((ROOT / "k8s/kustomization.yaml").read_text())
+    [generator] = kustomization["configMapGenerator"]
+    assert generator["options"]["labels"] == {"grafana_dashboard": "1"}
+    assert sorted(generator["files"]) == sorted(f"dashboards/{p.name}" for p in DASHBOARDS.glob("*.json"))

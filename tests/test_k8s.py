@@ -1,0 +1,66 @@
+"""The hardening and wiring the schemas cannot see."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.support.servers import ROOT
+
+K8S = ROOT / "k8s"
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((K8S / name).read_text())
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = set(load("kustomization.yaml")["resources"])
+    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == on_disk
+
+
+def test_deployment_is_hardened() -> None:
+    deployment = load("deployment.yaml")
+    spec = deployment["spec"]["template"]["spec"]
+    [container] = spec["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    probes = {kind: container[kind]["httpGet"]["path"] for kind in ("startupProbe", "livenessProbe", "readinessProbe")}
+    assert probes == {
+        "startupProbe": "/health/startup",
+        "livenessProbe": "/health/live",
+        "readinessProbe": "/health/ready",
+    }
+    assert not [e for e in container.get("env", []) if "TOKEN" in e["name"] and "value" in e]
+
+
+def test_network_policy_admits_only_argo_and_prometheus() -> None:
+    [rule] = load("networkpolicy.yaml")["spec"]["ingress"]
+    peers = {peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for peer in rule["from"]}
+    assert peers == {"argo-rollouts", "prometheus"}
+
+
+def test_servicemonitor_scrapes_metrics_of_the_service() -> None:
+    monitor = load("servicemonitor.yaml")
+    service = load("service.yaml")
+    assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+
+
+def test_example_rollout_uses_the_shipped_template() -> None:
+    rollout = yaml.safe_load((K8S / "examples/rollout.yaml").read_text())
+    template = yaml.safe_load((ROOT / "analysis_templates/analysis-template.yaml").read_text())
+    analyses = [step["analysis"] for step in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in step]
+    assert analyses
+    for analysis in analyses:
+        assert analysis["templates"] == [{"templateName": template["metadata"]["name"]}]
+        args = {arg["name"]: arg for arg in analysis["args"]}
+        assert args["canary"]["valueFrom"] == {"podTemplateHashValue": "Latest"}
+        assert args["stable"]["valueFrom"] == {"podTemplateHashValue": "Stable"}

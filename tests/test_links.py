@@ -1,0 +1,49 @@
+"""Link-outs: Prometheus graphs, the Grafana dashboard, the HTML report."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import parse_qs, urlsplit
+
+from app import links
+from app.models import AnalysisRequest
+
+AT = datetime(2026, 11, 22, 8, 0, 0, tzinfo=UTC)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_prometheus_graph_link_carries_the_query_and_time() -> None:
+    url = links.prometheus_graph("http://prom:9090/prefix", 'sum(up{job="x"})', AT, "5m")
+    assert url.startswith("http://prom:9090/prefix/graph?")
+    params = query_of(url)
+    assert params["g0.expr"] == 'sum(up{job="x"})'
+    assert params["g0.end_input"] == "2026-11-22 08:00:00"
+
+
+def test_grafana_link_brackets_the_window() -> None:
+    request = AnalysisRequest(service="checkout", canary="abc", stable="def", window="10m")
+    url = links.grafana_dashboard("https://grafana.example", "canary-vs-stable", request, AT)
+    assert url.startswith("https://grafana.example/d/canary-vs-stable/")
+    params = query_of(url)
+    assert (params["var-service"], params["var-canary"], params["var-stable"]) == ("checkout", "abc", "def")
+    at_ms = int(AT.timestamp() * 1000)
+    window_start_ms = at_ms - 10 * 60 * 1000
+    assert int(params["from"]) < window_start_ms and int(params["to"]) > at_ms
+
+
+def test_report_link_repeats_the_inputs() -> None:
+    request = AnalysisRequest(service="checkout", window="15m", p95_max_seconds=0.5)
+    relative = links.report(None, request)
+    assert relative.startswith("/analyze?")
+    assert query_of(relative) == {
+        "service": "checkout",
+        "canary": "canary",
+        "stable": "stable",
+        "window": "15m",
+        "p95_max_seconds": "0.5",
+        "format": "html",
+    }
+    assert links.report("https://canary.example", request).startswith("https://canary.example/analyze?")
