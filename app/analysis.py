@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from app import promql
 from app.judgment import CHECKS, CheckSpec, Judgment, Signal, judge
@@ -20,6 +22,8 @@ class Role(StrEnum):
 
 
 QueryKey = tuple[Role, Signal]
+K = TypeVar("K")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,10 @@ async def run_analysis(
     evaluated_at = at or datetime.now(UTC)
     queries = build_queries(request, conventions)
     started = time.perf_counter()
-    results = await _run_all(client, queries, evaluated_at.timestamp(), budget_seconds)
+    at = evaluated_at.timestamp()
+    results = await gather_within(
+        budget_seconds, {key: client.query(query, at, budget_seconds) for key, query in queries.items()}
+    )
     prometheus_seconds = time.perf_counter() - started
 
     measured = {role: {signal: results[(role, signal)].value for (r, signal) in queries if r is role} for role in Role}
@@ -67,14 +74,15 @@ async def run_analysis(
     return Analysis(request, judgment, queries, warnings, evaluated_at, prometheus_seconds)
 
 
-async def _run_all(client: PrometheusClient, queries: dict[QueryKey, str], at: float, budget: float) -> dict:
+async def gather_within(budget: float, calls: dict[K, Coroutine[Any, Any, T]]) -> dict[K, T]:
+    """Runs the calls concurrently; the first PrometheusError, or the budget running out, ends all."""
     try:
         async with asyncio.timeout(budget):
             try:
                 async with asyncio.TaskGroup() as group:
-                    tasks = {key: group.create_task(client.query(q, at, budget)) for key, q in queries.items()}
+                    tasks = {key: group.create_task(call) for key, call in calls.items()}
             except* PrometheusError as failures:
                 raise failures.exceptions[0] from None
     except TimeoutError:
-        raise PrometheusError(Cause.TIMEOUT, f"the analysis did not finish within {budget:g}s") from None
+        raise PrometheusError(Cause.TIMEOUT, f"Prometheus did not answer within {budget:g}s") from None
     return {key: task.result() for key, task in tasks.items()}

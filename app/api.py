@@ -1,4 +1,4 @@
-"""The /analyze routes: parse and validate, run the analysis, render the answer."""
+"""The /analyze routes: parse and validate, run the analysis, render JSON or the report."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from opentelemetry import trace
 
-from app import metrics
+from app import metrics, report
 from app.analysis import Analysis, run_analysis
-from app.models import AnalysisRequest, AnalysisResponse, ErrorResponse
+from app.models import AnalysisQuery, AnalysisRequest, AnalysisResponse, ErrorResponse
+from app.negotiation import wants_html
 from app.prometheus import PrometheusClient, PrometheusError
 from app.responses import analysis_response, finite_or_none
 from app.settings import Settings
@@ -21,28 +22,78 @@ router = APIRouter()
 audit = structlog.get_logger("canary_analyzer.audit")
 tracer = trace.get_tracer(__name__)
 
+# The report is a page of its own: no script, no fetch, styles only from this server.
+HTML_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Vary": "Accept",
+}
 ERROR_RESPONSES: dict[int | str, dict] = {
     422: {"model": ErrorResponse, "description": "Invalid input; nothing was queried."},
     503: {"model": ErrorResponse, "description": "Prometheus could not be queried; Argo counts an Error and retries."},
 }
 
 
-@router.get("/analyze", response_model=AnalysisResponse, responses=ERROR_RESPONSES)
-async def analyze_get(request: Request, params: Annotated[AnalysisRequest, Query()]) -> JSONResponse:
-    """Judge a canary against its stable; the inputs come in the query string."""
-    return await _analyze(request, params)
+@router.get(
+    "/analyze",
+    response_model=AnalysisResponse,
+    responses={**ERROR_RESPONSES, 200: {"content": {"text/html": {}}, "description": "JSON, or the report"}},
+)
+async def analyze_get(request: Request, params: Annotated[AnalysisQuery, Query()]) -> Response:
+    """Judge a canary against its stable; the inputs come in the query string.
+
+    JSON unless the caller prefers HTML (`Accept: text/html` ranked above JSON, or `format=html`).
+    """
+    analysis_request = params.analysis_request()
+    if wants_html(request.headers.get("accept"), params.format):
+        return await _report(request, analysis_request, params)
+    response = await _json(request, analysis_request)
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 @router.post("/analyze", response_model=AnalysisResponse, responses=ERROR_RESPONSES)
-async def analyze_post(request: Request, body: AnalysisRequest) -> JSONResponse:
+async def analyze_post(request: Request, body: AnalysisRequest) -> Response:
     """Judge a canary against its stable; the inputs come as a JSON body (Argo's `jsonBody`)."""
-    return await _analyze(request, body)
+    return await _json(request, body)
 
 
-async def _analyze(request: Request, analysis_request: AnalysisRequest) -> JSONResponse:
+async def _json(request: Request, analysis_request: AnalysisRequest) -> JSONResponse:
+    trace_id: str = request.state.trace_id
+    try:
+        analysis = await _judge(request, analysis_request)
+    except PrometheusError as exc:
+        body = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=trace_id)
+        return JSONResponse(body.model_dump(mode="json"), status_code=503)
+    return JSONResponse(analysis_response(analysis, request.app.state.settings, trace_id).model_dump(mode="json"))
+
+
+async def _report(request: Request, analysis_request: AnalysisRequest, params: AnalysisQuery) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    trace_id: str = request.state.trace_id
+    form = {k: str(v) for k, v in params.model_dump(exclude_none=True).items()}
+    try:
+        analysis = await _judge(request, analysis_request)
+    except PrometheusError as exc:
+        page = report.render_problem(
+            503, "Prometheus could not be queried", [f"{exc.cause}: {exc.detail}"], form, trace_id
+        )
+        return HTMLResponse(page, status_code=503, headers=HTML_HEADERS)
+    history = await report.fetch_history(
+        analysis, request.app.state.prometheus, params.lookback, settings.analysis_timeout_seconds
+    )
+    body = analysis_response(analysis, settings, trace_id)
+    page = report.render_report(body, report.check_charts(analysis, history), history, params.lookback, form)
+    return HTMLResponse(page, headers=HTML_HEADERS)
+
+
+async def _judge(request: Request, analysis_request: AnalysisRequest) -> Analysis:
+    """Runs the analysis, counting and auditing it; raises PrometheusError when it cannot measure."""
     settings: Settings = request.app.state.settings
     client: PrometheusClient = request.app.state.prometheus
-    trace_id: str = request.state.trace_id
     inputs = analysis_request.model_dump(exclude_none=True)
     started = time.perf_counter()
     with tracer.start_as_current_span("analysis") as span:
@@ -58,13 +109,12 @@ async def _analyze(request: Request, analysis_request: AnalysisRequest) -> JSONR
                 "analysis", inputs=inputs, verdict=None, cause=exc.cause, detail=exc.detail, total_ms=_ms(seconds)
             )
             span.set_status(trace.StatusCode.ERROR, str(exc))
-            body = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=trace_id)
-            return JSONResponse(body.model_dump(mode="json"), status_code=503)
+            raise
         span.set_attribute("canary.verdict", analysis.judgment.verdict)
     seconds = time.perf_counter() - started
     metrics.record_analysis(analysis.judgment.verdict, analysis_request.service, seconds)
     _audit(analysis, inputs, seconds)
-    return JSONResponse(analysis_response(analysis, settings, trace_id).model_dump(mode="json"))
+    return analysis
 
 
 def _audit(analysis: Analysis, inputs: dict, seconds: float) -> None:

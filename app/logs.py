@@ -66,5 +66,7 @@ def configure_logging(log_format: str, level: str, secrets: Iterable[str] = ()) 
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request at INFO: one line per Prometheus query is noise, not audit.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # The middleware writes one access line per request, with the trace id; uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").disabled = True

@@ -7,14 +7,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.sdk.trace import SpanProcessor
 
 from app import api, health, tracing
+from app.api import HTML_HEADERS
 from app.logs import configure_logging
 from app.middleware import RequestMiddleware
 from app.models import ErrorResponse
+from app.negotiation import wants_html
 from app.prometheus import PrometheusClient, build_http_client
+from app.report import render_problem
 from app.settings import Settings, get_settings
 
 MAX_ECHOED_INPUT = 200
@@ -47,6 +51,7 @@ def create_app(settings: Settings | None = None, span_processor: SpanProcessor |
     app.state.prometheus = None
     app.include_router(api.router)
     app.include_router(health.router)
+    app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
     app.add_middleware(RequestMiddleware)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     if provider:
@@ -65,7 +70,13 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
         }
         for error in exc.errors()
     ]
-    body = ErrorResponse(error="invalid_request", detail=problems, trace_id=request.state.trace_id)
+    trace_id = request.state.trace_id
+    if request.method == "GET" and wants_html(request.headers.get("accept"), request.query_params.get("format")):
+        lines = [f"{'.'.join(p['loc'][1:]) or 'request'}: {p['msg']}" for p in problems]
+        form = {k: v[:MAX_ECHOED_INPUT] for k, v in request.query_params.items()}
+        page = render_problem(422, "The analysis was not run: invalid input", lines, form, trace_id)
+        return HTMLResponse(page, status_code=422, headers=HTML_HEADERS)
+    body = ErrorResponse(error="invalid_request", detail=problems, trace_id=trace_id)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 

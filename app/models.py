@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +23,8 @@ LabelValue = Annotated[
 ]
 MIN_WINDOW_SECONDS = 30
 MAX_WINDOW_SECONDS = 86400
+MIN_LOOKBACK_SECONDS = 300
+MAX_LOOKBACK_SECONDS = 7 * 86400
 
 
 class AnalysisRequest(BaseModel):
@@ -93,6 +95,25 @@ class AnalysisRequest(BaseModel):
     def thresholds(self) -> Thresholds:
         overrides = {name: getattr(self, name) for name in Thresholds.names() if getattr(self, name) is not None}
         return Thresholds(**overrides)
+
+
+class AnalysisQuery(AnalysisRequest):
+    """GET /analyze: the analysis, plus how a person wants to see it."""
+
+    format: Literal["json", "html"] | None = Field(
+        default=None, description="Overrides the Accept header: `json` or `html` (the report)."
+    )
+    lookback: str = Field(default="30m", max_length=32, description="How far back the report's charts go (5m to 7d).")
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str) -> str:
+        if not MIN_LOOKBACK_SECONDS <= promql.duration_seconds(value) <= MAX_LOOKBACK_SECONDS:
+            raise ValueError(f"lookback must be between 5m and 7d, got {value}")
+        return value
+
+    def analysis_request(self) -> AnalysisRequest:
+        return AnalysisRequest(**self.model_dump(exclude={"format", "lookback"}))
 
 
 class Queries(BaseModel):
