@@ -55,6 +55,7 @@ class ChartView:
     window_x: float
     window_width: float
     has_data: bool
+    missing: tuple[str, ...]  # series with nothing to draw
 
 
 def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window_start: float) -> ChartView:
@@ -89,6 +90,7 @@ def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window
         window_x=window_x,
         window_width=x(end) - window_x,
         has_data=bool(finite),
+        missing=tuple(p.name for p in paths if not p.d),
     )
 
 

@@ -78,3 +78,34 @@ def test_both_templates_take_the_same_arguments() -> None:
         assert all("value" in a for a in spec["args"] if a["name"] not in required), template.name
         web = spec["metrics"][0]["provider"]["web"]
         assert web["method"] == "POST" and "jsonBody" in web
+
+
+@pytest.fixture(scope="module")
+def get_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped template rewritten to GET the same /analyze URL, with no Accept header."""
+    import yaml
+
+    template = yaml.safe_load(TEMPLATES[0].read_text())
+    web = template["spec"]["metrics"][0]["provider"]["web"]
+    for key in ("jsonBody", "headers"):
+        web.pop(key)
+    web["method"] = "GET"
+    web["url"] = (
+        "{{args.analyzer-url}}/analyze?service={{args.service}}&canary={{args.canary}}"
+        "&stable={{args.stable}}&window={{args.window}}"
+    )
+    path = tmp_path_factory.mktemp("templates") / "get-template.yaml"
+    path.write_text(yaml.safe_dump(template))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("service", "phase"),
+    [("healthy", "Successful"), ("latency-regression", "Failed"), ("low-traffic", "Inconclusive")],
+)
+def test_get_on_the_report_url_still_gives_argo_json(
+    argo_probe: Path, analyzer: AnalyzerServer, get_template: Path, service: str, phase: str
+) -> None:
+    measurement = measure(argo_probe, get_template, analyzer, service)
+    assert measurement["phase"] == phase, measurement
+    assert json.loads(measurement["value"])["verdict"]

@@ -1,0 +1,148 @@
+"""`canary-analyzer`: the same judgment from a shell or CI job, and the server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from enum import IntEnum
+
+import click
+import pydantic
+from rich.console import Console
+from rich.table import Table
+
+from app.analysis import Analysis, run_analysis
+from app.judgment import Outcome, Verdict, format_value
+from app.models import AnalysisRequest
+from app.prometheus import PrometheusClient, PrometheusError, build_http_client
+from app.responses import analysis_response
+from app.settings import Settings
+
+
+class Exit(IntEnum):
+    PASS = 0
+    FAIL = 1
+    INCONCLUSIVE = 2
+    NOT_MEASURED = 3
+    USAGE = 4
+
+
+EXIT_BY_VERDICT = {Verdict.PASS: Exit.PASS, Verdict.FAIL: Exit.FAIL, Verdict.INCONCLUSIVE: Exit.INCONCLUSIVE}
+STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "yellow", Outcome.SKIPPED: "dim"}
+
+EPILOG = """\b
+Exit codes:
+  0  pass
+  1  fail
+  2  inconclusive (too little traffic, no data)
+  3  could not measure (Prometheus unreachable, slow or answering errors)
+  4  invalid usage or input
+
+Every option not given falls back to the environment (PROMETHEUS_URL, SERVICE_LABEL, ...),
+exactly as the server reads it.
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="canary-analyzer")
+def cli() -> None:
+    """Judge a canary against its stable on Prometheus data: pass, fail or inconclusive."""
+
+
+@cli.command(epilog=EPILOG)
+@click.option("--service", required=True, help="Value of the service label.")
+@click.option("--canary", default="canary", show_default=True, help="Version label value of the canary.")
+@click.option("--stable", default="stable", show_default=True, help="Version label value of the stable.")
+@click.option("--window", default="5m", show_default=True, help="PromQL duration the rates are taken over.")
+@click.option("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL or http://localhost:9090).")
+@click.option("--p95-max-seconds", type=float, help="Canary P95 SLO in seconds (default 0.3).")
+@click.option("--error-rate-max", type=float, help="Canary error-rate SLO, 0..1 (default 0.02).")
+@click.option("--p95-ratio-max", type=float, help="Canary P95 at most this times the stable's (default 1.2).")
+@click.option("--error-rate-delta-max", type=float, help="Canary error rate at most stable's + this (default 0.01).")
+@click.option("--min-requests", type=int, help="Requests a version needs in the window (default 50).")
+@click.option("--json", "as_json", is_flag=True, help="Print the same JSON the HTTP API answers.")
+def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None:
+    """Run one analysis now and print the verdict, its reasons and every check."""
+    try:
+        request = AnalysisRequest(**{k: v for k, v in fields.items() if v is not None})
+        settings = Settings(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
+    except pydantic.ValidationError as exc:
+        _fail_usage("; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in exc.errors()))
+    try:
+        analysis = asyncio.run(_analyze(request, settings))
+    except PrometheusError as exc:
+        if as_json:
+            click.echo(json.dumps({"error": "prometheus_unavailable", "cause": exc.cause, "detail": exc.detail}))
+        else:
+            Console(stderr=True).print(f"[bold]could not measure[/bold]: Prometheus {exc.cause}: {exc.detail}")
+        sys.exit(Exit.NOT_MEASURED)
+    if as_json:
+        click.echo(analysis_response(analysis, settings).model_dump_json(indent=2))
+    else:
+        _print(analysis)
+    sys.exit(EXIT_BY_VERDICT[analysis.judgment.verdict])
+
+
+@cli.command()
+@click.option("--host", help="Listen address (default: $HOST or 0.0.0.0).")
+@click.option("--port", type=int, help="Listen port (default: $PORT or 8080).")
+def serve(host: str | None, port: int | None) -> None:
+    """Start the HTTP server (the Argo web metric provider and the report)."""
+    import uvicorn
+
+    settings = Settings()
+    uvicorn.run(
+        "app.main:app", host=host or settings.host, port=port or settings.port, proxy_headers=True, access_log=False
+    )
+
+
+async def _analyze(request: AnalysisRequest, settings: Settings) -> Analysis:
+    async with build_http_client(settings) as http:
+        client = PrometheusClient(http)
+        return await run_analysis(request, client, settings.conventions, settings.analysis_timeout_seconds)
+
+
+def _print(analysis: Analysis) -> None:
+    judgment, request = analysis.judgment, analysis.request
+    console = Console()
+    verdict_style = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "bold yellow"}
+    console.print(f"[{verdict_style[judgment.verdict]}]{judgment.verdict.value.upper()}[/] {judgment.reasons[0]}")
+    for reason in judgment.reasons[1:]:
+        console.print(f"  - {reason}")
+    table = Table(title=f"{request.service}: {request.canary} vs {request.stable} over {request.window}")
+    for column in ("check", "verdict", "canary", "stable", "threshold", "rule"):
+        table.add_column(column)
+    for check in judgment.checks:
+        unit = check.spec.signal.unit
+        table.add_row(
+            check.spec.name,
+            f"[{STYLE[check.outcome]}]{check.outcome.value}[/]",
+            format_value(check.canary, unit),
+            format_value(check.stable, unit),
+            format_value(check.threshold, unit),
+            check.rule,
+        )
+    console.print(table)
+
+
+def _fail_usage(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(Exit.USAGE)
+
+
+def main() -> None:
+    # Click exits 2 on a usage error, which here means "inconclusive": usage errors exit 4.
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(Exit.USAGE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(Exit.USAGE)
+
+
+if __name__ == "__main__":
+    main()

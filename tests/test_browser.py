@@ -1,0 +1,61 @@
+"""The report of a failing canary in a real headless Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from tests.support.browser import chromium, requested_urls
+from tests.support.servers import AnalyzerServer
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    with chromium() as driver:
+        yield driver
+
+
+def test_failing_canary_report_in_a_browser(
+    browser: webdriver.Chrome, analyzer: AnalyzerServer, artifacts: Path
+) -> None:
+    # The browser's own Accept header picks the HTML: no format parameter.
+    browser.get(f"{analyzer.url}/analyze?service=latency-regression")
+    browser.save_screenshot(str(artifacts / "report-latency-regression.png"))
+
+    badge = browser.find_element(By.ID, "verdict")
+    assert badge.text.strip().upper().endswith("FAIL")
+    assert "verdict-fail" in badge.get_attribute("class")
+    assert "exceeds the SLO of 300 ms" in browser.find_element(By.ID, "first-reason").text
+
+    chart = browser.find_element(By.ID, "chart-p95_latency")
+    series = {path.get_attribute("data-series") for path in chart.find_elements(By.CSS_SELECTOR, "path.series")}
+    assert series == {"canary", "stable", "threshold"}
+    threshold = chart.find_element(By.CSS_SELECTOR, 'path[data-series="threshold"]')
+    assert threshold.value_of_css_property("stroke-dasharray") not in ("", "none")
+    canary = chart.find_element(By.CSS_SELECTOR, 'path[data-series="canary"]')
+    assert canary.value_of_css_property("stroke-dasharray") in ("", "none")
+    legend = chart.find_element(By.CLASS_NAME, "legend").text
+    assert "canary" in legend and "stable" in legend and "threshold" in legend
+    # The stylesheet applied: the badge is red, not unstyled.
+    assert badge.value_of_css_property("background-color") == "rgba(207, 34, 46, 1)"
+
+    # chrome:// and data: URLs stay inside the browser; anything on the network must be loopback.
+    network = [url for url in requested_urls(browser) if urlsplit(url).scheme in ("http", "https", "ws", "wss")]
+    assert any(url.endswith("/static/report.css") for url in network)
+    assert all(urlsplit(url).hostname == "127.0.0.1" for url in network), network
+
+
+def test_report_form_reruns_the_analysis(browser: webdriver.Chrome, analyzer: AnalyzerServer, artifacts: Path) -> None:
+    browser.get(f"{analyzer.url}/analyze?service=latency-regression")
+    field = browser.find_element(By.NAME, "service")
+    field.clear()
+    field.send_keys("no-canary")
+    browser.find_element(By.CSS_SELECTOR, "form.rerun button").click()
+    assert "verdict-inconclusive" in browser.find_element(By.ID, "verdict").get_attribute("class")
+    assert "no canary data" in browser.find_element(By.ID, "chart-p95_latency").text
+    browser.save_screenshot(str(artifacts / "report-no-canary.png"))

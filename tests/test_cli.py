@@ -1,0 +1,76 @@
+"""`canary-analyzer analyze` exit codes against the real test Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.demo.local_prometheus import LocalPrometheus
+
+CLI = str(Path(sys.executable).parent / "canary-analyzer")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+@pytest.mark.parametrize(
+    ("service", "code", "verdict"),
+    [("healthy", 0, "PASS"), ("latency-regression", 1, "FAIL"), ("low-traffic", 2, "INCONCLUSIVE")],
+)
+def test_exit_code_follows_the_verdict(prometheus: LocalPrometheus, service: str, code: int, verdict: str) -> None:
+    result = run("analyze", "--service", service, "--prometheus-url", prometheus.url)
+    assert result.returncode == code, result.stderr
+    assert result.stdout.startswith(verdict)
+    assert "p95_latency" in result.stdout  # the table of checks
+
+
+def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
+    result = run("analyze", "--service", "latency-regression", "--prometheus-url", prometheus.url, "--json")
+    assert result.returncode == 1
+    body = json.loads(result.stdout)
+    assert body["verdict"] == "fail"
+    assert {check["name"] for check in body["checks"]} >= {"p95_latency", "error_rate_vs_stable"}
+
+
+def test_thresholds_can_be_overridden(prometheus: LocalPrometheus) -> None:
+    args = ("analyze", "--service", "latency-regression", "--prometheus-url", prometheus.url)
+    assert run(*args, "--p95-max-seconds", "1", "--p95-ratio-max", "10").returncode == 0
+
+
+def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
+    result = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url)
+    assert result.returncode == 3
+    assert "could not measure" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("analyze",),
+        ("analyze", "--service", 'x"} or vector(1)'),
+        ("analyze", "--service", "x", "--window", "forever"),
+        ("analyze", "--service", "x", "--min-requests", "lots"),
+        ("analyze", "--service", "x", "--prometheus-url", "not-a-url"),
+        ("nonsense",),
+    ],
+)
+def test_bad_usage_is_exit_4_not_inconclusive(args: tuple[str, ...]) -> None:
+    result = run(*args)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Error" in result.stderr
+
+
+def test_help_is_complete() -> None:
+    top = run("--help")
+    assert top.returncode == 0 and "analyze" in top.stdout and "serve" in top.stdout
+    analyze = run("analyze", "--help").stdout
+    for option in ("--service", "--canary", "--stable", "--window", "--prometheus-url", "--json", "--min-requests"):
+        assert option in analyze
+    assert "3  could not measure" in analyze

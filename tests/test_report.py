@@ -1,0 +1,121 @@
+"""GET /analyze as a page, on a real server against the real test Prometheus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from app.demo.local_prometheus import LocalPrometheus
+from tests.support.servers import AnalyzerServer
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def get(server: AnalyzerServer, accept: str | None = None, **params: str) -> httpx.Response:
+    headers = {"Accept": accept} if accept else {}
+    return httpx.get(f"{server.url}/analyze", params=params, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("accept", "params", "html"),
+    [
+        (None, {}, False),
+        ("application/json", {}, False),
+        ("*/*", {}, False),
+        (BROWSER, {}, True),
+        ("text/html", {}, True),
+        (BROWSER, {"format": "json"}, False),
+        (None, {"format": "html"}, True),
+    ],
+)
+def test_content_negotiation(analyzer: AnalyzerServer, accept: str | None, params: dict, html: bool) -> None:
+    response = get(analyzer, accept, service="latency-regression", **params)
+    assert response.status_code == 200
+    assert response.headers["vary"] == "Accept"
+    if html:
+        assert response.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+    else:
+        assert response.headers["content-type"] == "application/json"
+        assert response.json()["verdict"] == "fail"
+
+
+def test_post_is_always_json(analyzer: AnalyzerServer) -> None:
+    response = httpx.post(
+        f"{analyzer.url}/analyze", json={"service": "healthy"}, headers={"Accept": "text/html"}, timeout=15
+    )
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
+    page = get(analyzer, BROWSER, service="latency-regression").text
+    assert 'class="verdict-badge verdict-fail"' in page
+    assert "canary P95 latency 450 ms exceeds the SLO of 300 ms" in page
+    assert page.count('<figure class="chart"') == 5
+    assert page.count('data-series="canary"') == 5 and page.count('data-series="stable"') == 5
+    assert page.count('data-series="threshold"') == 5
+    assert 'id="trace-id"' in page
+    assert "/graph?g0.expr=" in page
+    # Everything the page loads comes from the analyzer itself.
+    assert "http" not in page.split("<body>")[0].replace('href="/static/', "")
+
+
+def test_report_without_data_says_so(analyzer: AnalyzerServer) -> None:
+    page = get(analyzer, BROWSER, service="no-canary").text
+    assert "verdict-inconclusive" in page
+    assert 'data-series="canary"' not in page
+    assert 'data-series="stable"' in page  # the stable still has its line
+    assert "no canary data" in page
+
+
+def test_report_of_a_first_release(analyzer: AnalyzerServer) -> None:
+    page = get(analyzer, BROWSER, service="first-release").text
+    assert "verdict-pass" in page and "no stable baseline" in page
+    assert page.count('data-series="stable"') == 0
+
+
+def test_form_reruns_with_other_inputs(analyzer: AnalyzerServer) -> None:
+    page = get(analyzer, BROWSER, service="healthy", window="10m", lookback="1h").text
+    assert '<form class="rerun" method="get" action="/analyze">' in page
+    assert 'name="window" value="10m"' in page and 'name="lookback" value="1h"' in page
+    assert "Over the last 1h" in page
+
+
+def test_invalid_input_in_a_browser_is_an_html_422(analyzer: AnalyzerServer) -> None:
+    response = get(analyzer, BROWSER, service="<script>alert(1)</script>")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<script>alert(1)</script>" not in response.text  # escaped, not executed
+    assert "&lt;script&gt;" in response.text
+    assert get(analyzer, None, service="bad value").headers["content-type"] == "application/json"
+
+
+def test_prometheus_down_in_a_browser_is_an_html_503(analyzer_without_prometheus: AnalyzerServer) -> None:
+    response = get(analyzer_without_prometheus, BROWSER, service="healthy")
+    assert response.status_code == 503
+    assert "Prometheus could not be queried" in response.text
+
+
+def test_stylesheet_is_served_by_the_analyzer(analyzer: AnalyzerServer) -> None:
+    response = httpx.get(f"{analyzer.url}/static/report.css", timeout=5)
+    assert response.status_code == 200 and ".verdict-fail" in response.text
+
+
+def test_json_links_to_grafana_and_the_report(
+    start_analyzer: Callable[..., AnalyzerServer], prometheus: LocalPrometheus
+) -> None:
+    server = start_analyzer(
+        prometheus_url=prometheus.url, grafana_url="https://grafana.example", public_url="https://canary.example"
+    )
+    links = get(server, None, service="healthy", window="10m").json()["links"]
+    grafana = urlsplit(links["grafana"])
+    assert grafana.path == "/d/canary-vs-stable/canary-vs-stable"
+    assert parse_qs(grafana.query)["var-service"] == ["healthy"]
+    assert links["report"].startswith("https://canary.example/analyze?")
+    assert "format=html" in links["report"] and "window=10m" in links["report"]
+    page = get(server, BROWSER, service="healthy").text
+    assert '<a href="https://grafana.example/d/canary-vs-stable/canary-vs-stable?var-service=healthy' in page
+    assert 'id="grafana-link"' in page
