@@ -6,11 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app.demo.local_prometheus import LocalPrometheus
+from app.demo.local_prometheus import LocalPrometheus, free_port
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 
@@ -74,3 +76,20 @@ def test_help_is_complete() -> None:
     for option in ("--service", "--canary", "--stable", "--window", "--prometheus-url", "--json", "--min-requests"):
         assert option in analyze
     assert "3  could not measure" in analyze
+
+
+def test_serve_honours_port_from_the_environment(dead_prometheus_url: str) -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "PROMETHEUS_URL": dead_prometheus_url}
+    server = subprocess.Popen([CLI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
+                break
+            except httpx.ConnectError:
+                time.sleep(0.1)
+        assert response.json() == {"status": "ok"}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,104 @@
+"""Measures /analyze end to end: a real uvicorn in front of a real, backfilled Prometheus.
+
+Run with `make bench`. Prints latency percentiles for sequential requests, throughput under
+concurrency, and the cost of the pure judgment alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+import httpx
+
+from app.demo.__main__ import demo_traffic
+from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
+from app.demo.traffic import openmetrics
+from app.judgment import ERROR_RATE, P95_LATENCY, REQUESTS, Thresholds, judge
+from app.promql import Conventions
+
+SEQUENTIAL = 300
+CONCURRENT_TOTAL = 1000
+CONCURRENCY = 20
+SERVICES = ("checkout", "payments", "search", "onboarding")
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def sequential(url: str) -> list[float]:
+    timings = []
+    with httpx.Client(timeout=15) as client:
+        for i in range(SEQUENTIAL):
+            started = time.perf_counter()
+            response = client.get(f"{url}/analyze", params={"service": SERVICES[i % len(SERVICES)]})
+            timings.append(time.perf_counter() - started)
+            assert response.status_code == 200, response.text
+    return timings
+
+
+async def concurrent(url: str) -> float:
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)) as client:
+        semaphore = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                response = await client.get(f"{url}/analyze", params={"service": SERVICES[i % len(SERVICES)]})
+                assert response.status_code == 200
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(CONCURRENT_TOTAL)))
+        return CONCURRENT_TOTAL / (time.perf_counter() - started)
+
+
+def judgment_microseconds() -> float:
+    canary = {REQUESTS: 600.0, ERROR_RATE: 0.01, P95_LATENCY: 0.2}
+    stable = {REQUESTS: 3000.0, ERROR_RATE: 0.004, P95_LATENCY: 0.18}
+    runs = 20_000
+    seconds = timeit.timeit(lambda: judge(Thresholds(), canary, stable, "5m"), number=runs)
+    return seconds / runs * 1e6
+
+
+def main() -> None:
+    ensure_installed()
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "tsdb"
+        backfill(openmetrics(demo_traffic(time.time()), Conventions()), data)
+        with LocalPrometheus(data) as prometheus:
+            port = free_port()
+            env = {**os.environ, "PROMETHEUS_URL": prometheus.url, "LOG_LEVEL": "WARNING"}
+            server = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+                env=env,
+            )
+            try:
+                url = f"http://127.0.0.1:{port}"
+                for _ in range(100):
+                    try:
+                        httpx.get(f"{url}/health/live", timeout=1)
+                        break
+                    except httpx.ConnectError:
+                        time.sleep(0.1)
+                sequential(url)  # warm-up: connection pools, Prometheus caches
+                timings = sequential(url)
+                throughput = asyncio.run(concurrent(url))
+            finally:
+                server.terminate()
+                server.wait()
+    ms = [t * 1000 for t in timings]
+    print(f"sequential /analyze, {SEQUENTIAL} requests (6 PromQL queries each):")
+    print(f"  p50 {percentile(ms, 50):.1f} ms   p95 {percentile(ms, 95):.1f} ms   p99 {percentile(ms, 99):.1f} ms")
+    print(f"concurrent /analyze, {CONCURRENT_TOTAL} requests, {CONCURRENCY} in flight: {throughput:.0f} analyses/s")
+    print(f"pure judgment (judge() on plain numbers): {judgment_microseconds():.1f} µs per analysis")
+
+
+if __name__ == "__main__":
+    main()
