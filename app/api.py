@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from opentelemetry import trace
 
@@ -47,6 +49,7 @@ async def analyze_get(request: Request, params: Annotated[AnalysisQuery, Query()
 
     JSON unless the caller prefers HTML (`Accept: text/html` ranked above JSON, or `format=html`).
     """
+    _refuse_repeated_parameters(request)
     analysis_request = params.analysis_request()
     if wants_html(request.headers.get("accept"), params.format):
         return await _report(request, analysis_request, params)
@@ -59,6 +62,19 @@ async def analyze_get(request: Request, params: Annotated[AnalysisQuery, Query()
 async def analyze_post(request: Request, body: AnalysisRequest) -> Response:
     """Judge a canary against its stable; the inputs come as a JSON body (Argo's `jsonBody`)."""
     return await _json(request, body)
+
+
+def _refuse_repeated_parameters(request: Request) -> None:
+    """`service=a&service=b` would be judged on one of the two, silently: refuse it instead."""
+    counts = Counter(key for key, _ in request.query_params.multi_items())
+    repeated = [key for key, count in counts.items() if count > 1]
+    if repeated:
+        raise RequestValidationError(
+            [
+                {"loc": ("query", key), "msg": "given more than once", "type": "repeated", "input": None}
+                for key in repeated
+            ]
+        )
 
 
 async def _json(request: Request, analysis_request: AnalysisRequest) -> JSONResponse:

@@ -44,6 +44,8 @@ BAD_QUERY_STRINGS = [
     "service=checkout&canary=v1&stable=v1",
     "service=checkout&unknown=1",
     "service=checkout&Service=x",
+    "service=checkout&service=payments",  # ambiguous: which one would be judged?
+    "service=checkout&window=5m&window=1h",
 ]
 
 
