@@ -56,15 +56,14 @@ async def run_analysis(
     client: PrometheusClient,
     conventions: promql.Conventions,
     budget_seconds: float,
-    at: datetime | None = None,
 ) -> Analysis:
     """Raises PrometheusError when any number could not be measured: no verdict without data."""
-    evaluated_at = at or datetime.now(UTC)
+    evaluated_at = request.at or datetime.now(UTC)
     queries = build_queries(request, conventions)
     started = time.perf_counter()
-    at = evaluated_at.timestamp()
+    timestamp = evaluated_at.timestamp()
     results = await gather_within(
-        budget_seconds, {key: client.query(query, at, budget_seconds) for key, query in queries.items()}
+        budget_seconds, {key: client.query(query, timestamp, budget_seconds) for key, query in queries.items()}
     )
     prometheus_seconds = time.perf_counter() - started
 

@@ -90,7 +90,7 @@ async def _json(request: Request, analysis_request: AnalysisRequest) -> JSONResp
 async def _report(request: Request, analysis_request: AnalysisRequest, params: AnalysisQuery) -> HTMLResponse:
     settings: Settings = request.app.state.settings
     trace_id: str = request.state.trace_id
-    form = {k: str(v) for k, v in params.model_dump(exclude_none=True).items()}
+    form = {k: str(v) for k, v in params.model_dump(mode="json", exclude_none=True).items()}
     try:
         analysis = await _judge(request, analysis_request)
     except PrometheusError as exc:
@@ -110,7 +110,7 @@ async def _judge(request: Request, analysis_request: AnalysisRequest) -> Analysi
     """Runs the analysis, counting and auditing it; raises PrometheusError when it cannot measure."""
     settings: Settings = request.app.state.settings
     client: PrometheusClient = request.app.state.prometheus
-    inputs = analysis_request.model_dump(exclude_none=True)
+    inputs = analysis_request.model_dump(mode="json", exclude_none=True)
     started = time.perf_counter()
     with tracer.start_as_current_span("analysis") as span:
         span.set_attributes({f"canary.{key}": str(value) for key, value in inputs.items()})

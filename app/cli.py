@@ -55,6 +55,7 @@ def cli() -> None:
 @click.option("--canary", default="canary", show_default=True, help="Version label value of the canary.")
 @click.option("--stable", default="stable", show_default=True, help="Version label value of the stable.")
 @click.option("--window", default="5m", show_default=True, help="PromQL duration the rates are taken over.")
+@click.option("--at", help="Judge as of this moment (RFC 3339), e.g. when a rollout was aborted; default now.")
 @click.option("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL or http://localhost:9090).")
 @click.option("--p95-max-seconds", type=float, help="Canary P95 SLO in seconds (default 0.3).")
 @click.option("--error-rate-max", type=float, help="Canary error-rate SLO, 0..1 (default 0.02).")

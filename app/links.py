@@ -42,7 +42,7 @@ def grafana_dashboard(base_url: str, uid: str, request: AnalysisRequest, evaluat
 
 def report(public_url: str | None, request: AnalysisRequest) -> str:
     """The HTML report for the same inputs; relative unless the service knows its public URL."""
-    params = request.model_dump(exclude_none=True)
+    params = request.model_dump(mode="json", exclude_none=True)
     params["format"] = "html"
     return f"{public_url or ''}/analyze?{urlencode(params)}"
 

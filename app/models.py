@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app import promql
 from app.judgment import Outcome, Thresholds, Verdict
@@ -23,6 +23,7 @@ LabelValue = Annotated[
 ]
 MIN_WINDOW_SECONDS = 30
 MAX_WINDOW_SECONDS = 86400
+MAX_CLOCK_SKEW = timedelta(minutes=1)
 MIN_LOOKBACK_SECONDS = 300
 MAX_LOOKBACK_SECONDS = 7 * 86400
 
@@ -70,6 +71,18 @@ class AnalysisRequest(BaseModel):
         le=1_000_000_000,
         description=f"Requests a version needs in the window to be judged (default {_DEFAULTS.min_requests}).",
     )
+
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="Judge as of this moment (RFC 3339, e.g. when a rollout was aborted); default: now.",
+    )
+
+    @field_validator("at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError("must not be in the future")
+        return value
 
     @field_validator("window")
     @classmethod

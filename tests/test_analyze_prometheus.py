@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from prometheus_api_client import PrometheusConnect
@@ -175,3 +176,17 @@ def test_links_point_at_every_query(analyzer: AnalyzerServer) -> None:
     assert len(body["links"]["prometheus"]) == len(queries) == 6
     assert body["links"]["grafana"] is None  # GRAFANA_URL is not set
     assert math.isfinite(checks_by_name(body)["p95_latency"]["canary"])
+
+
+def test_judging_the_past_sees_the_traffic_of_then(analyzer: AnalyzerServer) -> None:
+    """A person asking why a rollout was aborted judges as of that moment, not now."""
+    from datetime import UTC, datetime, timedelta
+
+    then = (datetime.now(UTC) - timedelta(minutes=30)).replace(microsecond=0)
+    now_body = analyzer.analyze(service="stopped").json()
+    then_body = analyzer.analyze(service="stopped", at=then.isoformat()).json()
+    assert now_body["verdict"] == "inconclusive"  # the canary stopped 20 minutes ago
+    assert then_body["verdict"] == "pass"
+    assert datetime.fromisoformat(then_body["evaluated_at"]) == then
+    report = parse_qs(urlsplit(then_body["links"]["report"]).query)
+    assert datetime.fromisoformat(report["at"][0]) == then  # the report link judges the same moment

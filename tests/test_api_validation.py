@@ -44,6 +44,9 @@ BAD_QUERY_STRINGS = [
     "service=checkout&canary=v1&stable=v1",
     "service=checkout&unknown=1",
     "service=checkout&Service=x",
+    "service=checkout&at=2999-01-01T00:00:00Z",  # the future has no data to judge
+    "service=checkout&at=2026-11-22T08:00:00",  # no time zone: ambiguous
+    "service=checkout&at=yesterday",
     "service=checkout&service=payments",  # ambiguous: which one would be judged?
     "service=checkout&window=5m&window=1h",
 ]

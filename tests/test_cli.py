@@ -46,6 +46,15 @@ def test_thresholds_can_be_overridden(prometheus: LocalPrometheus) -> None:
     assert run(*args, "--p95-max-seconds", "1", "--p95-ratio-max", "10").returncode == 0
 
 
+def test_at_judges_the_past(prometheus: LocalPrometheus) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    then = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+    args = ("analyze", "--service", "stopped", "--prometheus-url", prometheus.url)
+    assert run(*args).returncode == 2
+    assert run(*args, "--at", then).returncode == 0
+
+
 def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
     result = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url)
     assert result.returncode == 3
