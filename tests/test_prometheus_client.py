@@ -138,6 +138,19 @@ async def test_auth_and_extra_headers_are_sent(mock: respx.MockRouter) -> None:
     assert headers["x-scope-orgid"] == "team-a"
 
 
+async def test_basic_auth_is_sent(mock: respx.MockRouter) -> None:
+    route = mock.post(QUERY_URL).mock(return_value=httpx.Response(200, json=vector("1")))
+    settings = Settings(prometheus_url=BASE, prometheus_username="reader", prometheus_password="pw")
+    async with build_http_client(settings) as http:
+        await PrometheusClient(http).query("up", at=1, timeout=1)
+    assert route.calls.last.request.headers["authorization"] == "Basic cmVhZGVyOnB3"
+
+
+def test_bearer_token_and_basic_auth_are_exclusive() -> None:
+    with pytest.raises(ValueError, match="either"):
+        Settings(prometheus_bearer_token="t", prometheus_username="u")
+
+
 async def test_one_failed_query_fails_the_whole_analysis(mock: respx.MockRouter) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         if "histogram_quantile" in request.content.decode():

@@ -18,16 +18,16 @@ READY_TIMEOUT_SECONDS = 60
 
 def ensure_installed() -> None:
     """Installs Debian's prometheus package (prometheus and promtool) when either is missing."""
-    if shutil.which("prometheus") and shutil.which("promtool"):
-        return
+    if not (shutil.which("prometheus") and shutil.which("promtool")):
+        install_debian_packages(DEBIAN_PACKAGE)
+
+
+def install_debian_packages(*packages: str) -> None:
     sudo = [] if os.geteuid() == 0 else ["sudo"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
-    subprocess.run(
-        [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", DEBIAN_PACKAGE],
-        check=True,
-        env=env,
-    )
+    install = [*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
+    subprocess.run(install, check=True, env=env)
 
 
 def free_port() -> int:
