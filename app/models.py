@@ -110,6 +110,9 @@ class AnalysisRequest(BaseModel):
         return Thresholds(**overrides)
 
 
+BLANK_IS_DEFAULT = frozenset({"at", "lookback", "format", *Thresholds.names()})
+
+
 class AnalysisQuery(AnalysisRequest):
     """GET /analyze: the analysis, plus how a person wants to see it."""
 
@@ -117,6 +120,15 @@ class AnalysisQuery(AnalysisRequest):
         default=None, description="Overrides the Accept header: `json` or `html` (the report)."
     )
     lookback: str = Field(default="30m", max_length=32, description="How far back the report's charts go (5m to 7d).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_default(cls, data: object) -> object:
+        """A form field left empty means "not set" for the optional ones; an empty label value
+        stays an error (an Argo arg that resolved to nothing must not become the default)."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (k in BLANK_IS_DEFAULT and v == "")}
+        return data
 
     @field_validator("lookback")
     @classmethod

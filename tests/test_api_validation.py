@@ -111,6 +111,14 @@ def test_valid_input_does_reach_prometheus(server: AnalyzerServer, recorder: Rec
     assert all('service="a.b:c-d_e"' in q for q in sent)
 
 
+def test_blank_optional_fields_from_the_report_form_mean_default(server: AnalyzerServer) -> None:
+    response = httpx.get(f"{server.url}/analyze?service=checkout&at=&lookback=&min_requests=&format=", timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["thresholds"]["min_requests"] == 50
+    # A label value that resolved to nothing is still refused, never replaced by the default.
+    assert httpx.get(f"{server.url}/analyze?service=checkout&canary=", timeout=10).status_code == 422
+
+
 def test_openapi_describes_the_request(server: AnalyzerServer) -> None:
     spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()
     get_params = {p["name"] for p in spec["paths"]["/analyze"]["get"]["parameters"]}
