@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 import uuid
 from collections.abc import Callable
 
@@ -15,15 +14,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import Settings
-from tests.support.logs import log_lines
+from tests.support.logs import lines_with_trace_id
 from tests.support.servers import AnalyzerServer
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
 
 
 def lines_for(server: AnalyzerServer, trace_id: str) -> list[dict]:
-    time.sleep(0.1)  # the access line is written right after the response
-    return [line for line in log_lines(server.logs()) if line.get("trace_id") == trace_id]
+    """Waits for the access line, which is the last one a request writes."""
+    return lines_with_trace_id(server, trace_id, lambda lines: any(line["event"] == "request" for line in lines))
 
 
 def test_trace_id_is_generated_and_echoed(analyzer: AnalyzerServer) -> None:
