@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from app import promql
+from app import links, promql
 from app.analysis import Analysis, QueryKey, Role, gather_within
 from app.charts import ChartView, Points, Series, chart
 from app.judgment import Bound, CheckResult, Outcome, Unit, format_value
@@ -20,6 +20,7 @@ MIN_STEP_SECONDS = 15
 
 templates = Environment(loader=PackageLoader("app", "templates"), autoescape=select_autoescape(), trim_blocks=True)
 templates.globals["fmt"] = format_value
+templates.globals["query_key"] = links.query_key
 
 
 @dataclass(frozen=True)
