@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.browser import chromium, requested_urls
 from tests.support.servers import AnalyzerServer
@@ -56,6 +58,9 @@ def test_report_form_reruns_the_analysis(browser: webdriver.Chrome, analyzer: An
     field.clear()
     field.send_keys("no-canary")
     browser.find_element(By.CSS_SELECTOR, "form.rerun button").click()
-    assert "verdict-inconclusive" in browser.find_element(By.ID, "verdict").get_attribute("class")
+    # The click navigates: wait for the new page before reading it.
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("service=no-canary"))
+    verdict = WebDriverWait(browser, 15).until(expected_conditions.presence_of_element_located((By.ID, "verdict")))
+    assert "verdict-inconclusive" in verdict.get_attribute("class")
     assert "no canary data" in browser.find_element(By.ID, "chart-p95_latency").text
     browser.save_screenshot(str(artifacts / "report-no-canary.png"))
