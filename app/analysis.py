@@ -67,7 +67,9 @@ async def run_analysis(
     )
     prometheus_seconds = time.perf_counter() - started
 
-    measured = {role: {signal: results[(role, signal)].value for (r, signal) in queries if r is role} for role in Role}
+    measured: dict[Role, dict[Signal, float | None]] = {role: {} for role in Role}
+    for (role, signal), result in results.items():
+        measured[role][signal] = result.value
     judgment = judge(request.thresholds(), measured[Role.CANARY], measured[Role.STABLE], request.window)
     warnings = tuple(dict.fromkeys(w for result in results.values() for w in result.warnings))
     return Analysis(request, judgment, queries, warnings, evaluated_at, prometheus_seconds)

@@ -28,7 +28,7 @@ def prometheus_graph(base_url: str, query: str, evaluated_at: datetime, window: 
 
 
 def grafana_dashboard(base_url: str, uid: str, request: AnalysisRequest, evaluated_at: datetime) -> str:
-    window = timedelta(seconds=promql.duration_seconds(request.window))
+    window = promql.duration(request.window)
     padding = max(window, MIN_PADDING)
     params = {
         "var-service": request.service,
@@ -48,7 +48,7 @@ def report(public_url: str | None, request: AnalysisRequest) -> str:
 
 
 def _span(window: str) -> timedelta:
-    window_delta = timedelta(seconds=promql.duration_seconds(window))
+    window_delta = promql.duration(window)
     return window_delta + 2 * max(window_delta, MIN_PADDING)
 
 

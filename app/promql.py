@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from app.judgment import ERROR_RATE, P95_LATENCY, REQUESTS, Signal
 
@@ -24,6 +25,10 @@ def duration_seconds(text: str) -> float:
     if not text or not match:
         raise ValueError(f"{text!r} is not a PromQL duration (e.g. 30s, 5m, 1h30m)")
     return sum(int(n) * unit for n, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if n)
+
+
+def duration(text: str) -> timedelta:
+    return timedelta(seconds=duration_seconds(text))
 
 
 def escape_label_value(value: str) -> str:

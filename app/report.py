@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import links, promql
 from app.analysis import Analysis, QueryKey, Role, gather_within
 from app.charts import ChartView, Points, Series, chart
-from app.judgment import Bound, CheckResult, Outcome, Unit, format_value
+from app.judgment import Bound, CheckResult, Unit, format_value
 from app.models import AnalysisResponse
 from app.prometheus import PrometheusClient, PrometheusError
 
@@ -40,7 +39,7 @@ class History:
 async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: str, budget_seconds: float) -> History:
     """Every query of the analysis as a range query; a failure leaves the charts empty, not the page."""
     end = analysis.evaluated_at.timestamp()
-    start = end - promql.duration_seconds(lookback)
+    start = end - promql.duration(lookback).total_seconds()
     step = max(MIN_STEP_SECONDS, (end - start) / MAX_POINTS)
     calls = {key: client.query_range(q, start, end, step, budget_seconds) for key, q in analysis.queries.items()}
     try:
@@ -51,7 +50,7 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
 
 
 def check_charts(analysis: Analysis, history: History) -> list[CheckChart]:
-    window_start = analysis.evaluated_at - timedelta(seconds=promql.duration_seconds(analysis.request.window))
+    window_start = analysis.evaluated_at - promql.duration(analysis.request.window)
     thresholds = analysis.request.thresholds()
     charts = []
     for result in analysis.judgment.checks:
@@ -86,7 +85,6 @@ def render_report(
         history=history,
         lookback=lookback,
         form=form,
-        Outcome=Outcome,
     )
 
 
