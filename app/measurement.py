@@ -98,7 +98,10 @@ class History:
 async def measure(plan: Plan, client: PrometheusClient, at: float, budget: float) -> Measurement:
     """Raises PrometheusError when anything could not be measured."""
     answers = await gather_within(budget, {key: client.query(query, at, budget) for key, query in plan.calls().items()})
-    observed = _observed(plan, {key: answer.samples for key, answer in answers.items()})
+    try:
+        observed = _observed(plan, {key: answer.samples for key, answer in answers.items()})
+    except PrometheusError as exc:
+        raise client.failed(exc) from None
     return Measurement(observed, _warnings(a.warnings for a in answers.values()))
 
 
@@ -114,7 +117,10 @@ async def measure_range(
         for labels, points in answer.series:
             for t, value in points:
                 samples_at[t][key].append((labels, value))
-    steps = tuple((t, _observed(plan, samples_at[t])) for t in sorted(samples_at))
+    try:
+        steps = tuple((t, _observed(plan, samples_at[t])) for t in sorted(samples_at))
+    except PrometheusError as exc:
+        raise client.failed(exc) from None
     return History(steps, _warnings(a.warnings for a in answers.values()))
 
 
@@ -228,7 +234,8 @@ def _native_histogram(series: list[tuple[Labels, Value]], seconds_per_unit: floa
 
 
 def _shape(detail: str) -> PrometheusError:
-    return PrometheusError(Cause.BAD_RESPONSE, detail[:300])
+    # Not cut here: the client's excerpt cuts after redacting (half a secret would no longer match).
+    return PrometheusError(Cause.BAD_RESPONSE, detail)
 
 
 def _warnings(groups: Iterable[tuple[str, ...]]) -> tuple[str, ...]:

@@ -81,11 +81,23 @@ ECHOES: dict[str, tuple[Reply, str]] = {
         echo_reply(200, lambda request: {"status": "error", "errorType": "execution", "error": request}),
         "query_error",
     ),
+    "200 with the request in a series' labels": (
+        echo_reply(200, lambda request: _series_labelled(request[request.index("Authorization") :])),
+        "bad_response",
+    ),
     "200 with a partial-data warning": (
         echo_reply(200, lambda request: {**EMPTY_VECTOR, "warnings": [f"receive series from store: {request}"]}),
         "partial_data",
     ),
 }
+
+
+def _series_labelled(value: str) -> dict:
+    """An answer whose one series is not what was asked for, with `value` in a label: its detail quotes it."""
+    series = {"metric": {"echo": value}, "value": [0, "1"]}
+    return {"status": "success", "data": {"resultType": "vector", "result": [series]}}
+
+
 PROMQL_WARNING = echo_reply(200, lambda request: {**EMPTY_VECTOR, "warnings": [f"PromQL warning: {request}"]})
 
 

@@ -116,6 +116,12 @@ class PrometheusClient:
         """Raises PrometheusError unless Prometheus answers a trivial query in time."""
         await self._call("api/v1/query", {"query": "1"}, timeout, _ignored)
 
+    def failed(self, exc: PrometheusError) -> PrometheusError:
+        """The error counted, and as it may be shown: redacted and short. Also for an answer found wrong after
+        it left here (its detail may quote the answer's labels, which a hostile proxy may fill with a secret)."""
+        metrics.QUERY_ERRORS.labels(cause=exc.cause).inc()
+        return PrometheusError(exc.cause, self._backend.redaction.excerpt(exc.detail))
+
     async def _call(self, path: str, params: dict[str, str], timeout: float, shape: Shape[T]) -> T:
         """The answer, shaped. Every PrometheusError leaves through here, redacted and short: callers show its
         detail as it is."""
@@ -128,8 +134,7 @@ class PrometheusClient:
                 data, notices = successful_data(await self._exchange(path, params, timeout))
                 answer = shape(data, tuple(map(backend.redaction.excerpt, notices)), backend.limits)
             except PrometheusError as exc:
-                metrics.QUERY_ERRORS.labels(cause=exc.cause).inc()
-                shown = PrometheusError(exc.cause, backend.redaction.excerpt(exc.detail))
+                shown = self.failed(exc)
                 span.set_status(trace.StatusCode.ERROR, str(shown))
                 # Without its chain: what caused it may quote the answer, and spans and logs print chains.
                 raise shown from None
