@@ -127,6 +127,14 @@ class _Analysis(BaseModel):
         description="Statistical mode: how sure a check must be that the canary is within its limit to pass.",
     )
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        # pydantic would read JSON's true as 1: no field here is a yes/no, so true is a mistake.
+        if isinstance(value, bool):
+            raise ValueError("must not be a boolean")
+        return value
+
     @field_validator("at", mode="before")
     @classmethod
     def _rfc3339(cls, value: object) -> object:

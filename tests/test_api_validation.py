@@ -87,6 +87,10 @@ BAD_BODIES = [
     {"service": "checkout", "at": "1700000000"},
     {"service": "checkout", "at": "2026-11-22 08:00:00Z"},
     {"service": "checkout", "at": "2026-11-22"},
+    # JSON's true would be read as 1: a limit, a count or a name that is a yes/no is a mistake.
+    {"service": "checkout", "polls": True},
+    {"service": "checkout", "p95_max_seconds": True},
+    {"service": True},
 ]
 
 
