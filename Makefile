@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 ## run: the analyzer; with no PROMETHEUS_URL, a local demo Prometheus with synthetic traffic too
 run: $(VENV)/.installed
 ifdef PROMETHEUS_URL
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT)
+	$(BIN)/canary-analyzer serve --host $(HOST) --port $(PORT)
 else
 	$(BIN)/python -m app.demo --host $(HOST) --port $(PORT)
 endif
@@ -31,8 +31,10 @@ lint: $(VENV)/.installed
 system-deps:
 	scripts/install-system-deps
 
+## bench: speed against Prometheus' own, then a soak through Prometheus stopped and paused (about 5 minutes)
 bench: $(VENV)/.installed system-deps
-	$(BIN)/python bench/analyze_latency.py
+	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/soak.py
 
 ## bench-quality: verdict quality over synthetic rollouts whose truth is known (a few minutes)
 bench-quality: $(VENV)/.installed system-deps

@@ -101,6 +101,11 @@ class LocalPrometheus:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}{self.route_prefix}"
 
+    @property
+    def pid(self) -> int | None:
+        """The running Prometheus' process id; None when stopped."""
+        return self._process.pid if self._process else None
+
     def start(self) -> LocalPrometheus:
         config = self.data_dir / "prometheus.yml"
         config.write_text(self.config)
