@@ -25,6 +25,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from app import metrics
 from app.middleware import error_body, send_error
 from app.settings import Settings
 
@@ -192,6 +193,7 @@ class BoundedH11Protocol(H11Protocol):
 
     def _answer_and_close(self, status: int, error: str, detail: str) -> None:
         """Writes a whole response past h11 (no request was parsed to answer) and closes the connection."""
+        metrics.CONNECTIONS_REFUSED.labels(reason=error).inc()
         body = error_body(error, uuid.uuid4().hex, detail)
         head = (
             f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"

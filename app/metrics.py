@@ -75,11 +75,23 @@ class BoundedValues:
 service_label = BoundedValues(MAX_SERVICES, OTHER_SERVICE)
 
 
+CONNECTIONS_REFUSED = Counter(
+    "canary_analyzer_connections_refused_total",
+    "Connections the server answered and closed itself before a request reached the app "
+    "(http_requests_total never sees them), by reason.",
+    ["reason"],
+)
+# The errors app/limits.py answers a connection with, past h11: the cap, slow headers, bytes that are not HTTP.
+CONNECTION_REFUSALS = ("too_many_connections", "request_timeout", "bad_request")
+
+
 def start_at_zero(causes: Iterable[str], checks: Iterable[Check]) -> None:
     """Creates at 0 every series whose labels are known before anything happened: rate() over a series that
     does not exist yet is empty, not 0, and an alert or a panel on it would show nothing instead of "all well"."""
     for cause in causes:
         QUERY_ERRORS.labels(cause=cause)
+    for reason in CONNECTION_REFUSALS:
+        CONNECTIONS_REFUSED.labels(reason=reason)
     for check in checks:
         for outcome in Outcome:
             CHECKS.labels(check=check.name, outcome=outcome)

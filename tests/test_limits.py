@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from tests.support.exposition import samples, value
 from tests.support.processes import open_file_descriptors, peak_resident_kib, reset_peak_resident, resident_kib
 from tests.support.recorder import RecordingPrometheus
 from tests.support.servers import AnalyzerServer
@@ -43,6 +44,11 @@ def server(start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPro
         header_timeout_seconds=str(DEADLINE_SECONDS),
         body_timeout_seconds=str(DEADLINE_SECONDS),
     )
+
+
+def refused(server: AnalyzerServer, reason: str) -> float:
+    """Connections the server answered and closed itself, for this reason: uvicorn never asks the app."""
+    return value(samples(server), "canary_analyzer_connections_refused_total", reason=reason)
 
 
 def connect(server: AnalyzerServer) -> socket.socket:
@@ -166,6 +172,7 @@ def test_a_body_that_does_not_arrive_is_408_and_closed(server: AnalyzerServer) -
 
 @pytest.mark.parametrize("kept_alive", [False, True], ids=["first-request", "next-request"])
 def test_headers_that_do_not_arrive_are_408_and_closed(server: AnalyzerServer, kept_alive: bool) -> None:
+    counted = refused(server, "request_timeout")
     with connect(server) as sock:
         if kept_alive:  # one whole request first: the deadline applies to every request on a connection
             sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -178,6 +185,7 @@ def test_headers_that_do_not_arrive_are_408_and_closed(server: AnalyzerServer, k
     assert (status, body["error"]) == (408, "request_timeout")
     assert "headers" in body["detail"]
     assert DEADLINE_SECONDS * 0.9 < elapsed < DEADLINE_SECONDS + GRACE_SECONDS
+    assert refused(server, "request_timeout") == counted + 1
 
 
 def test_a_connection_that_sends_nothing_is_closed(server: AnalyzerServer) -> None:
@@ -209,6 +217,7 @@ def test_many_slow_half_sent_requests_are_closed_and_their_descriptors_freed(ser
 
 
 def test_headers_beyond_their_limit_are_a_json_400(server: AnalyzerServer) -> None:
+    counted = refused(server, "bad_request")
     with connect(server) as sock:
         sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
         with contextlib.suppress(OSError):  # closed by the server
@@ -217,6 +226,7 @@ def test_headers_beyond_their_limit_are_a_json_400(server: AnalyzerServer) -> No
         raw = read_until_closed(sock)
     status, _, body = error_of(raw)
     assert (status, body["error"]) == (400, "bad_request")
+    assert refused(server, "bad_request") == counted + 1
 
 
 def test_connections_beyond_the_limit_are_refused_at_once(
@@ -237,6 +247,7 @@ def test_connections_beyond_the_limit_are_refused_at_once(
             sock.close()
     assert wait_until(lambda: open_file_descriptors(server.pid) <= baseline + FD_SLACK, timeout=5)
     assert httpx.get(f"{server.url}/health/live", timeout=10).status_code == 200
+    assert refused(server, "too_many_connections") == 10
 
 
 @pytest.mark.parametrize(

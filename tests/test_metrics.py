@@ -4,27 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import httpx
-from prometheus_client.parser import text_string_to_metric_families
-
 from app.builtin_checks import CHECKS
 from app.findings import Outcome
 from app.metrics import BoundedValues
 from app.prometheus import Cause
+from tests.support.exposition import samples, value
 from tests.support.servers import AnalyzerServer
-
-
-def samples(server: AnalyzerServer) -> dict[str, list]:
-    text = httpx.get(f"{server.url}/metrics", timeout=5).text
-    out: dict[str, list] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            out.setdefault(sample.name, []).append(sample)
-    return out
-
-
-def value(found: dict[str, list], name: str, **labels: str) -> float:
-    return sum(s.value for s in found.get(name, []) if all(s.labels.get(k) == v for k, v in labels.items()))
 
 
 def test_analyses_are_counted_by_verdict_and_service(analyzer: AnalyzerServer) -> None:
