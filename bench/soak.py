@@ -27,9 +27,7 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -37,10 +35,11 @@ from pathlib import Path
 
 import httpx
 
-from app.demo.__main__ import demo_traffic
-from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
-from app.demo.traffic import openmetrics
-from app.presets import Preset
+# Run as a script, only bench/ is on the path: make `app` and `bench` importable too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.demo.local_prometheus import LocalPrometheus
+from bench.served import demo_service
 
 CALLERS = 20
 EXPECTED = {"checkout": "pass", "payments": "fail", "search": "inconclusive"}
@@ -219,17 +218,6 @@ def summarise(answers: list[Answer], disruptor: Disruptor, samples: list[tuple[f
     }
 
 
-def wait_started(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            httpx.get(f"{url}/health/startup", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError("the analyzer did not start")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=180, help="how long the callers call (default 180)")
@@ -238,24 +226,12 @@ def main() -> None:
     # and end within a pause: the first wave to arrive waits out the pause's start.
     parser.add_argument("--down-seconds", type=float, default=15, help="each stop or pause (default 15)")
     args = parser.parse_args()
-    ensure_installed()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "tsdb"
-        backfill(openmetrics(demo_traffic(time.time()), Preset()), data)
-        with LocalPrometheus(data) as prometheus:
-            port = free_port()
-            env = {**os.environ, "PROMETHEUS_URL": prometheus.url}
-            command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-            server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                wait_started(url, server)
-                summary = asyncio.run(soak(url, server.pid, prometheus, args))
-            finally:
-                if prometheus.pid:
-                    os.kill(prometheus.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
-                server.terminate()
-                server.wait()
+    with demo_service() as served:
+        try:
+            summary = asyncio.run(soak(served.url, served.pid, served.prometheus, args))
+        finally:
+            if served.prometheus.pid:
+                os.kill(served.prometheus.pid, signal.SIGCONT)  # a stopped process cannot act on SIGTERM
     print(json.dumps(summary, indent=2))
     sys.exit(1 if summary["violations"] else 0)
 

@@ -11,23 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 
+# Run as a script, only bench/ is on the path: make `app` and `bench` importable too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from app.builtin_checks import CHECKS
-from app.demo.__main__ import demo_traffic
-from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
-from app.demo.traffic import openmetrics
 from app.measurement import Plan, Role
 from app.presets import Preset
+from bench.served import demo_service
 
 SERVICE, WINDOW = "checkout", "5m"
 VERSIONS = {Role.CANARY: "canary", Role.STABLE: "stable"}
@@ -146,28 +144,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a fifth of the requests: a rough look in seconds")
     args = parser.parse_args()
-    ensure_installed()
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "tsdb"
-        backfill(openmetrics(demo_traffic(time.time()), Preset()), data)
-        with LocalPrometheus(data) as prometheus:
-            port = free_port()
-            env = {**os.environ, "PROMETHEUS_URL": prometheus.url}
-            command = [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-            server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                url = f"http://127.0.0.1:{port}"
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    try:
-                        httpx.get(f"{url}/health/startup", timeout=1).raise_for_status()
-                        break
-                    except httpx.HTTPError:
-                        time.sleep(0.1)
-                figures = asyncio.run(measure(prometheus.url, url, server.pid, 0.2 if args.quick else 1.0))
-            finally:
-                server.terminate()
-                server.wait()
+    with demo_service() as served:
+        figures = asyncio.run(measure(served.prometheus.url, served.url, served.pid, 0.2 if args.quick else 1.0))
     report(figures)
 
 

@@ -3,28 +3,16 @@ that is stopped, paused and restarted under 20 callers."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 
+from bench import soak
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_soak() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soak", ROOT / "bench" / "soak.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-soak = _load_soak()
 
 
 def answer(status: int | None, started: float, finished: float, problem: str | None = None) -> object:
