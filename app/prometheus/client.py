@@ -123,8 +123,8 @@ class PrometheusClient:
         return PrometheusError(exc.cause, self._backend.redaction.excerpt(exc.detail))
 
     async def _call(self, path: str, params: dict[str, str], timeout: float, shape: Shape[T]) -> T:
-        """The answer, shaped. Every PrometheusError leaves through here, redacted and short: callers show its
-        detail as it is."""
+        """The answer, shaped. Every PrometheusError leaves through here or `failed`, redacted and short:
+        callers show its detail as it is."""
         backend = self._backend
         with tracer.start_as_current_span(f"prometheus {path}", kind=trace.SpanKind.CLIENT) as span:
             span.set_attribute("db.system", "prometheus")
