@@ -35,6 +35,7 @@ from bench.populations import (
     CANARY,
     CLASSES,
     DURATION_METRIC,
+    INITIAL_DELAY_SECONDS,
     LE_LABELS,
     POLL_INTERVAL_SECONDS,
     POLLS,
@@ -82,6 +83,7 @@ THRESHOLD_MODE = "threshold"  # the service's behaviour before it had modes: the
 class Policy:
     """How the shipped AnalysisTemplate measures: Argo's schedule and limits, and the request body."""
 
+    initial_delay: float
     interval: float
     count: int
     failure_limit: int
@@ -125,6 +127,7 @@ def load_policy(template: Path = TEMPLATE) -> Policy:
     metric = spec["metrics"][0]
     window = next(arg.get("value", "5m") for arg in spec["args"] if arg["name"] == "window")
     return Policy(
+        initial_delay=_duration_seconds(metric.get("initialDelay", "0s")),
         interval=_duration_seconds(metric["interval"]),
         count=int(metric["count"]),
         failure_limit=int(metric.get("failureLimit", 0)),
@@ -141,12 +144,14 @@ def _duration_seconds(text: str) -> float:
 
 
 def check_policy_matches_population(policy: Policy) -> None:
-    """The population holds data for five polls a minute apart over a 5m window; say so if the template changed."""
-    expected = (POLLS, POLL_INTERVAL_SECONDS, WINDOW_SECONDS)
-    actual = (policy.count, policy.interval, _duration_seconds(policy.window))
+    """The population holds data for five polls a minute apart, the first two minutes after the analysis
+    starts, over a 5m window; say so if the template changed."""
+    expected = (INITIAL_DELAY_SECONDS, POLLS, POLL_INTERVAL_SECONDS, WINDOW_SECONDS)
+    actual = (policy.initial_delay, policy.count, policy.interval, _duration_seconds(policy.window))
     if actual != expected:
         raise SystemExit(
-            f"the template measures {actual} (count, interval, window), the population is built for {expected}"
+            f"the template measures {actual} (initialDelay, count, interval, window), "
+            f"the population is built for {expected}"
         )
 
 
@@ -486,8 +491,9 @@ def error_summary(runs: list[CaseRun]) -> str:
 def report(runs: list[CaseRun], modes: list[str], policy: Policy, markdown: bool) -> str:
     poll_headers = [f"poll {k + 1} p/f/i %" for k in range(policy.count)]
     sections = [
-        f"Rollout outcomes (Argo: count {policy.count}, failureLimit {policy.failure_limit}, inconclusiveLimit "
-        f"{policy.inconclusive_limit}, consecutiveErrorLimit {policy.consecutive_error_limit}):",
+        f"Rollout outcomes (Argo: initialDelay {policy.initial_delay:g}s, count {policy.count}, "
+        f"failureLimit {policy.failure_limit}, inconclusiveLimit {policy.inconclusive_limit}, "
+        f"consecutiveErrorLimit {policy.consecutive_error_limit}):",
         render(OUTCOME_HEADERS, outcome_rows(runs, modes, policy), markdown),
         "Verdicts at each poll (share of cases answered pass / fail / inconclusive there):",
         render(["class", "canary traffic", "mode", "N", *poll_headers], per_poll_rows(runs, modes, policy), markdown),

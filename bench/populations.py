@@ -6,9 +6,10 @@ backfills the text with promtool; `window_counts` answers, in process, what a wi
 counters holds, so statistics can be tuned without Prometheus.
 
 What a case looks like follows /work/shared/docs/rollouts-in-practice.md: the stable has served
-for an hour, the canary's pods became ready seconds to a minute before the first of five polls
-a minute apart, each version's series begin at its first scrape with counters at zero, and
-latency is skewed, sometimes bimodal or piled up at a timeout, and drifts with the stable.
+for an hour, the canary's pods became ready seconds to a minute before the analysis started
+(whose first of five polls a minute apart comes the shipped templates' `initialDelay` later),
+each version's series begin at its first scrape with counters at zero, and latency is skewed,
+sometimes bimodal or piled up at a timeout, and drifts with the stable.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ SCRAPE_INTERVALS = (15.0, 30.0, 60.0)
 CANARY_RPS_RANGE = (0.1, 40.0)  # log-uniform
 THIN_RPS_RANGE = (0.01, 0.1)  # log-uniform: at most ~30 requests in a 5m window
 CANARY_WEIGHT_RANGE = (0.05, 0.25)  # the canary's share of the service's traffic
-CANARY_READY_BEFORE_FIRST_POLL = (5.0, 60.0)
+CANARY_READY_BEFORE_ANALYSIS = (5.0, 60.0)
+INITIAL_DELAY_SECONDS = 120.0  # the shipped templates' initialDelay: the first poll comes this long after the start
 MEDIAN_RANGE = (0.010, 0.300)  # seconds, log-uniform
 ERROR_SHARE_RANGE = (0.001, 0.03)  # 5xx, log-uniform
 CLIENT_ERROR_SHARE_RANGE = (0.002, 0.08)  # 4xx, log-uniform
@@ -365,7 +367,7 @@ def sample_count(traffic: Iterable[CaseTraffic]) -> int:
 def _case(rng: np.random.Generator, case_class: str, index: int, start: float, spread: float) -> Case:
     interval = float(rng.choice(SCRAPE_INTERVALS))
     first_poll = _ms(start + STABLE_HISTORY_SECONDS + interval + rng.uniform(0.0, spread))
-    canary_ready = _ms(first_poll - rng.uniform(*CANARY_READY_BEFORE_FIRST_POLL))
+    canary_ready = _ms(first_poll - INITIAL_DELAY_SECONDS - rng.uniform(*CANARY_READY_BEFORE_ANALYSIS))
     canary_rps = _log_uniform(rng, *(THIN_RPS_RANGE if case_class == THIN else CANARY_RPS_RANGE))
     weight = rng.uniform(*CANARY_WEIGHT_RANGE)
     truth = str(rng.choice((HEALTHY, SLOW, ERRORS))) if case_class == THIN else case_class
