@@ -159,13 +159,14 @@ async def soak(analyzer_url: str, pid: int, prometheus: LocalPrometheus, args: a
     rng = random.Random(9)
     samples: list[tuple[float, float, int]] = []
     async with httpx.AsyncClient(base_url=analyzer_url, timeout=CLIENT_TIMEOUT_SECONDS, limits=limits) as client:
-        warm_up: list[Answer] = []
-        warm_until = time.monotonic() + WARM_UP_SECONDS
-        await asyncio.gather(*(caller(client, warm_until, warm_up, rng) for _ in range(CALLERS)))
-
-        answers: list[Answer] = []
-        until = time.monotonic() + args.seconds
         disruptor = Disruptor(prometheus, args.healthy_seconds, args.down_seconds)
+        answers: list[Answer] = []
+        warm_from = time.monotonic()
+        warm_until = warm_from + WARM_UP_SECONDS
+        await asyncio.gather(*(caller(client, warm_until, answers, rng) for _ in range(CALLERS)))
+        disruptor.intervals.append(Interval("healthy", warm_from, time.monotonic()))  # not a phase of its own
+
+        until = time.monotonic() + args.seconds
 
         async def sample() -> None:
             while time.monotonic() < until:
@@ -177,7 +178,7 @@ async def soak(analyzer_url: str, pid: int, prometheus: LocalPrometheus, args: a
             sample(),
             *(caller(client, until, answers, rng) for _ in range(CALLERS)),
         )
-    return summarise(warm_up + answers, disruptor, samples)
+    return summarise(answers, disruptor, samples)
 
 
 def summarise(answers: list[Answer], disruptor: Disruptor, samples: list[tuple[float, float, int]]) -> dict:
