@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
@@ -17,7 +18,7 @@ import pytest
 from tests.support.exposition import samples, value
 from tests.support.processes import open_file_descriptors, peak_resident_kib, reset_peak_resident, resident_kib
 from tests.support.recorder import RecordingPrometheus
-from tests.support.servers import AnalyzerServer
+from tests.support.servers import ROOT, AnalyzerServer
 
 # The production defaults, but the two deadlines (10 s) shortened so the tests wait less.
 DEADLINE_SECONDS = 2.0
@@ -276,3 +277,22 @@ def test_query_strings_beyond_their_limits_are_refused(
 )
 def test_query_strings_at_their_limits_pass(server: AnalyzerServer, query: str) -> None:
     assert httpx.get(f"{server.url}/health/live?{query}", timeout=10).status_code == 200
+
+
+@pytest.mark.parametrize("prometheus_url", ["", "http://prometheus:9090"], ids=["demo", "own-prometheus"])
+def test_make_run_serves_through_the_bounded_server(prometheus_url: str) -> None:
+    """`make run` starts what applies these limits (`canary-analyzer serve`, or the demo, which serves
+    with the same options), never a bare uvicorn."""
+    dry_run = subprocess.run(
+        ["make", "-n", "run", f"PROMETHEUS_URL={prometheus_url}", "PORT=1234"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    command = dry_run.stdout.strip().splitlines()[-1]
+    assert command in (
+        ".venv/bin/canary-analyzer serve --host 127.0.0.1 --port 1234",
+        ".venv/bin/python -m app.demo --host 127.0.0.1 --port 1234",
+    ), command
+    assert ("canary-analyzer serve" in command) == bool(prometheus_url)
