@@ -284,7 +284,8 @@ def test_make_run_serves_through_the_bounded_server(prometheus_url: str) -> None
     """`make run` starts what applies these limits (`canary-analyzer serve`, or the demo, which serves
     with the same options), never a bare uvicorn."""
     dry_run = subprocess.run(
-        ["make", "-n", "run", f"PROMETHEUS_URL={prometheus_url}", "PORT=1234"],
+        # Under `make test` this make is nested: without the flag it would say which directory it entered.
+        ["make", "--no-print-directory", "-n", "run", f"PROMETHEUS_URL={prometheus_url}", "PORT=1234"],
         cwd=ROOT,
         capture_output=True,
         text=True,
