@@ -36,13 +36,17 @@ class Path:
 
 
 @dataclass(frozen=True)
-class Tick:
+class Mark:
+    """A labelled position on an axis: a tick, or a line drawn across the plot."""
+
     position: float
     label: str
 
 
 @dataclass(frozen=True)
-class ChartView:
+class PlotView:
+    """What every plot has: its size, the plotting area inside the margins, the series and the axes."""
+
     width: int
     height: int
     plot_left: int
@@ -51,8 +55,12 @@ class ChartView:
     plot_bottom: int
     paths: tuple[Path, ...]
     legend: tuple[Path, ...]  # every series, drawn or not, so the legend never changes shape
-    y_ticks: tuple[Tick, ...]
-    x_ticks: tuple[Tick, ...]
+    y_ticks: tuple[Mark, ...]
+    x_ticks: tuple[Mark, ...]
+
+
+@dataclass(frozen=True)
+class ChartView(PlotView):
     window_x: float
     window_width: float
     has_data: bool
@@ -84,9 +92,9 @@ def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window
         plot_bottom=lower,
         paths=tuple(p for p in paths if p.d),
         legend=paths,
-        y_ticks=tuple(Tick(y(top * i / Y_TICKS), format_value(top * i / Y_TICKS, unit)) for i in range(Y_TICKS + 1)),
+        y_ticks=tuple(Mark(y(top * i / Y_TICKS), format_value(top * i / Y_TICKS, unit)) for i in range(Y_TICKS + 1)),
         x_ticks=tuple(
-            Tick(x(t), datetime.fromtimestamp(t, UTC).strftime("%H:%M"))
+            Mark(x(t), datetime.fromtimestamp(t, UTC).strftime("%H:%M"))
             for t in (start + (end - start) * i / X_TICKS for i in range(X_TICKS + 1))
         ),
         window_x=window_x,
@@ -121,23 +129,7 @@ def _nice_ceiling(value: float) -> float:
 
 
 @dataclass(frozen=True)
-class Mark:
-    position: float
-    label: str
-
-
-@dataclass(frozen=True)
-class DistributionView:
-    width: int
-    height: int
-    plot_left: int
-    plot_right: int
-    plot_top: int
-    plot_bottom: int
-    paths: tuple[Path, ...]
-    legend: tuple[Path, ...]
-    y_ticks: tuple[Tick, ...]
-    x_ticks: tuple[Tick, ...]
+class DistributionView(PlotView):
     slo: Mark | None  # a vertical line at the SLO
     quantile: Mark | None  # a horizontal line at the share the SLO is about (95 %)
     has_data: bool
@@ -166,8 +158,8 @@ def distribution(series: Sequence[Series], slo: float | None = None, quantile: f
         plot_bottom=lower,
         paths=tuple(p for p in paths if p.d),
         legend=paths,
-        y_ticks=tuple(Tick(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1)),
-        x_ticks=tuple(Tick(x(b), format_value(b, Unit.SECONDS)) for b in bounds),
+        y_ticks=tuple(Mark(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1)),
+        x_ticks=tuple(Mark(x(b), format_value(b, Unit.SECONDS)) for b in bounds),
         slo=Mark(x(slo), f"SLO {format_value(slo, Unit.SECONDS)}") if slo and bounds and _inside(slo, bounds) else None,
         quantile=Mark(y(quantile), f"{quantile:.0%}") if quantile is not None else None,
         has_data=any(p.d for p in paths),

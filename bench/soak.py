@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.demo.local_prometheus import LocalPrometheus
 from bench.served import demo_service
+from tests.support.processes import open_file_descriptors, resident_kib
 
 CALLERS = 20
 EXPECTED = {"checkout": "pass", "payments": "fail", "search": "inconclusive"}
@@ -106,14 +107,6 @@ async def caller(client: httpx.AsyncClient, until: float, answers: list[Answer],
         answers.append(Answer(service, started, finished, response.status_code, verdict, cause, problem))
 
 
-def process_figures(pid: int) -> tuple[float, int]:
-    """(resident MiB, open file descriptors) of the analyzer."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024, len(os.listdir(f"/proc/{pid}/fd"))
-    raise RuntimeError("no VmRSS")
-
-
 class Disruptor:
     """Takes Prometheus round its phases and writes down when each settled state held."""
 
@@ -170,7 +163,7 @@ async def soak(analyzer_url: str, pid: int, prometheus: LocalPrometheus, args: a
 
         async def sample() -> None:
             while time.monotonic() < until:
-                samples.append((time.monotonic(), *process_figures(pid)))
+                samples.append((time.monotonic(), resident_kib(pid) / 1024, open_file_descriptors(pid)))
                 await asyncio.sleep(SAMPLE_EVERY_SECONDS)
 
         await asyncio.gather(

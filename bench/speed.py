@@ -26,6 +26,7 @@ from app.builtin_checks import CHECKS
 from app.measurement import Plan, Role
 from app.presets import Preset
 from bench.served import demo_service
+from tests.support.processes import resident_kib
 
 SERVICE, WINDOW = "checkout", "5m"
 VERSIONS = {Role.CANARY: "canary", Role.STABLE: "stable"}
@@ -71,13 +72,6 @@ async def rate(total: int, call: Callable[[int], Awaitable[object]]) -> float:
     return total / (time.perf_counter() - started)
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float) -> dict[str, float]:
     now = time.time()
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
@@ -97,7 +91,7 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
         async def query_set() -> None:
             await asyncio.gather(*(query(expr) for expr in analyzer_queries()))
 
-        rss_before = rss_mib(pid)
+        rss_before = resident_kib(pid) / 1024
         for _ in range(2):  # warm-up: connection pools, Prometheus' caches, the analyzer's imports
             await timed(int(50 * scale), lambda: query(reference_query()))
             await timed(int(50 * scale), analyze)
@@ -113,7 +107,7 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
         distinct_rate = await rate(int(500 * scale), lambda i: analyze(at=moment(i)))
         # Repeated: the same four analyses over and over, as dashboards and CI fleets ask.
         repeated_rate = await rate(int(1000 * scale), lambda i: analyze(service=SERVICES[i % len(SERVICES)]))
-        rss_after = rss_mib(pid)
+        rss_after = resident_kib(pid) / 1024
     return {
         "reference_ms": median_ms(reference),
         "query_set_ms": median_ms(query_set_timings),

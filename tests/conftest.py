@@ -15,6 +15,7 @@ from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installe
 from app.demo.traffic import openmetrics
 from app.presets import Preset
 from tests.support import business, histograms, preset_scenarios, presets
+from tests.support.hostile_prometheus import HostilePrometheus
 from tests.support.processes import adopt_orphans, command_line, descendants, still_running
 from tests.support.recorder import RecordingPrometheus
 from tests.support.scenarios import CUSTOM, traffic
@@ -120,6 +121,20 @@ def custom_analyzer(start_analyzer: Callable[..., AnalyzerServer], prometheus: L
         version_label=CUSTOM.version_label,
         status_label=CUSTOM.error_label,
     )
+
+
+@pytest.fixture(scope="module")
+def recorder() -> Iterator[RecordingPrometheus]:
+    """A stand-in Prometheus that answers every query with no data and keeps the queries, one per test module."""
+    with RecordingPrometheus() as recording:
+        yield recording
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostilePrometheus]:
+    """A stand-in Prometheus whose `reply` a test sets: echoes, huge bodies, trickles; one per test module."""
+    with HostilePrometheus() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

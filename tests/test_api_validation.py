@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -12,12 +12,6 @@ from app.builtin_checks import CHECKS
 from app.checks import Mode
 from tests.support.recorder import RecordingPrometheus
 from tests.support.servers import AnalyzerServer
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Iterator[RecordingPrometheus]:
-    with RecordingPrometheus() as recording:
-        yield recording
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -27,11 +25,13 @@ from tests.support.hostile_prometheus import (
     streamed_reply,
     trickle,
 )
+from tests.support.processes import peak_resident_kib, reset_peak_resident, resident_kib
 from tests.support.servers import AnalyzerServer
 
 pytestmark = pytest.mark.anyio
 
 MEMORY_GROWTH_LIMIT = 50 * MB
+KIB = 1024
 
 ATTACKS: dict[str, Reply] = {
     "200 MB body, no length": streamed_reply(lambda: padded_answer(200 * MB)),
@@ -39,32 +39,6 @@ ATTACKS: dict[str, Reply] = {
     "300 MB gzip bomb": streamed_reply(lambda: gzipped(padded_answer(300 * MB)), {"Content-Encoding": "gzip"}),
     "a million series": streamed_reply(lambda: many_series(1_000_000)),
 }
-
-
-@dataclass(frozen=True)
-class Memory:
-    rss: int
-    peak: int
-
-    @classmethod
-    def of(cls, pid: int) -> Memory:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-        return cls(rss=_kib(fields["VmRSS"]), peak=_kib(fields["VmHWM"]))
-
-
-def _kib(field: str) -> int:
-    return int(field.split()[0]) * 1024
-
-
-def reset_peak(pid: int) -> None:
-    """Sets the process's peak RSS (VmHWM) to its current RSS, so the next peak is this test's own."""
-    Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-
-@pytest.fixture(scope="module")
-def hostile() -> Iterator[HostilePrometheus]:
-    with HostilePrometheus() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
@@ -78,18 +52,18 @@ def test_oversized_answers_are_refused_in_bounded_memory(
 ) -> None:
     hostile.reply = json_reply(200, EMPTY_VECTOR)
     assert exposed_analyzer.analyze(service="checkout").status_code == 200  # warmed up: allocations done once
-    before = Memory.of(exposed_analyzer.pid)
-    reset_peak(exposed_analyzer.pid)
+    before = resident_kib(exposed_analyzer.pid) * KIB
+    reset_peak_resident(exposed_analyzer.pid)
     hostile.reply = ATTACKS[attack]
     started = time.monotonic()
     response = exposed_analyzer.analyze(service="checkout")
     seconds = time.monotonic() - started
-    after = Memory.of(exposed_analyzer.pid)
+    after, peak = resident_kib(exposed_analyzer.pid) * KIB, peak_resident_kib(exposed_analyzer.pid) * KIB
 
     assert response.status_code == 503, response.text
     assert response.json()["cause"] == "too_large"
     assert "PROMETHEUS_MAX_RESPONSE_BYTES" in response.json()["detail"]
-    growth = {"rss": after.rss - before.rss, "peak": after.peak - before.rss}
+    growth = {"rss": after - before, "peak": peak - before}
     assert max(growth.values()) < MEMORY_GROWTH_LIMIT, f"{attack}: grew {growth} bytes"
     assert seconds < 5, f"{attack}: took {seconds:.1f}s"  # abandoned early, not read to the end
 

@@ -33,12 +33,6 @@ MAX_CONNECTIONS = 20
 
 
 @pytest.fixture(scope="module")
-def recorder() -> Iterator[RecordingPrometheus]:
-    with RecordingPrometheus() as recording:
-        yield recording
-
-
-@pytest.fixture(scope="module")
 def server(start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPrometheus) -> AnalyzerServer:
     return start_analyzer(
         prometheus_url=recorder.url,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import redirect_stdout
 
 import httpx
@@ -24,12 +24,6 @@ from tests.support.servers import AnalyzerServer
 TOKEN = "tok-9f8e7d6c5b4a"
 HEADER_SECRET = "hdr-1a2b3c4d"
 CALLER_SECRET = "caller-5e6f7a8b"
-
-
-@pytest.fixture(scope="module")
-def recorder() -> Iterator[RecordingPrometheus]:
-    with RecordingPrometheus() as recording:
-        yield recording
 
 
 def test_no_secret_ever_appears_in_logs(

@@ -7,7 +7,7 @@ import base64
 import io
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
@@ -108,12 +108,6 @@ def env_of(settings: dict[str, str]) -> dict[str, str]:
 def assert_clean(text: str, auth: Auth, where: str) -> None:
     leaked = sorted(form for form in auth.forbidden() if form in text)
     assert not leaked, f"{where} shows {leaked}"
-
-
-@pytest.fixture(scope="module")
-def hostile() -> Iterator[HostilePrometheus]:
-    with HostilePrometheus() as server:
-        yield server
 
 
 @pytest.mark.parametrize("auth", AUTHS)
