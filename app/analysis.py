@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app import promql
-from app.checks import Check
-from app.judgment import Judgment, judge
+from app.judge.checks import Check
+from app.judge.judgment import Judgment, judge
 from app.measurement import Measurement, Plan, Role, measure
 from app.models import AnalysisRequest
 from app.presets import Preset

@@ -15,10 +15,10 @@ from rich.console import Console
 from rich.table import Table
 
 from app.analysis import Analysis, run_analysis
-from app.builtin_checks import CHECKS
-from app.checks import Check, Mode
-from app.findings import Outcome
-from app.judgment import Verdict
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Check, Mode
+from app.judge.findings import Outcome
+from app.judge.judgment import Verdict
 from app.models import AnalysisRequest, AnalysisResponse, RequestModels, describe_limit, preset_problem
 from app.presets import NAMES as PRESET_NAMES
 from app.presets import Preset

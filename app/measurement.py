@@ -16,8 +16,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from app import promql
-from app.checks import Check, Measured, Observed, Reading, Source
-from app.distributions import Histogram, NativeHistogram, Outcomes
+from app.judge.checks import Check, Measured, Observed, Reading, Source
+from app.judge.distributions import Histogram, NativeHistogram, Outcomes
 from app.presets import Preset
 from app.prometheus import Cause, Labels, NativeSample, PrometheusClient, PrometheusError, Value
 

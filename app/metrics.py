@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter, Histogram
 
-from app.checks import Check
-from app.findings import Outcome
-from app.judgment import Verdict
+from app.judge.checks import Check
+from app.judge.findings import Outcome
+from app.judge.judgment import Verdict
 from app.models import AnalysisResponse
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

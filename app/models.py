@@ -20,13 +20,13 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from app import promql
-from app.builtin_checks import CHECKS
-from app.checks import Check, Limit, Mode
-from app.findings import Outcome
-from app.judgment import Confidence, Verdict
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Check, Limit, Mode
+from app.judge.findings import Outcome
+from app.judge.judgment import Confidence, Verdict
+from app.judge.units import Unit
 from app.presets import NAMES as PRESET_NAMES
 from app.presets import PRESETS, Preset
-from app.units import Unit
 
 LabelValue = Annotated[
     str,

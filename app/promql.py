@@ -11,7 +11,7 @@ import string
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from app.checks import Check, Source, Statistic
+from app.judge.checks import Check, Source, Statistic
 from app.presets import Preset, matcher
 
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,253}$")

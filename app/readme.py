@@ -9,8 +9,8 @@ import re
 import sys
 from pathlib import Path
 
-from app.builtin_checks import CHECKS
-from app.checks import Limit
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Limit
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 LIMITS = re.compile(r"(<!-- limits:start -->\n).*?(<!-- limits:end -->)", re.DOTALL)

@@ -6,16 +6,17 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from app import charts, links, promql, threshold_rules
+from app import charts, links, promql
 from app.analysis import Analysis
 from app.charts import Cell, ChartView, DistributionView, IntervalView, Points, Series
-from app.checks import Bound, Check, Observed
-from app.distributions import Histogram, NativeHistogram, on_shared_buckets
-from app.judgment import judge
+from app.judge import threshold_rules
+from app.judge.checks import Bound, Check, Observed
+from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
+from app.judge.judgment import judge
+from app.judge.units import Unit
 from app.measurement import History, Role, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
-from app.units import Unit
 
 MAX_POINTS = 120
 # The verdict strip shows what the analyzer would have answered each minute (coarser for long lookbacks).

@@ -10,10 +10,11 @@ import math
 
 from app import dashboards, links
 from app.analysis import Analysis
-from app.checks import Mode, Observed
-from app.distributions import Histogram, NativeHistogram
-from app.findings import Evidence
-from app.judgment import CheckResult
+from app.judge.checks import Mode, Observed
+from app.judge.distributions import Histogram, NativeHistogram
+from app.judge.findings import Evidence
+from app.judge.judgment import CheckResult
+from app.judge.units import format_value
 from app.measurement import Role
 from app.models import (
     AnalysisRequest,
@@ -27,7 +28,6 @@ from app.models import (
     Statistics,
 )
 from app.settings import Settings
-from app.units import format_value
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -11,8 +11,8 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import user_checks
-from app.builtin_checks import CHECKS
-from app.checks import Check
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Check
 from app.presets import PRESETS, Preset
 
 MIB = 1024 * 1024

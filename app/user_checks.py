@@ -26,10 +26,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app import yaml_files
-from app.builtin_checks import CHECKS
-from app.checks import Bound, Check, Limit, Method, Queries, Statistic
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Bound, Check, Limit, Method, Queries, Statistic
+from app.judge.units import Unit
 from app.models import OWN_FIELDS
-from app.units import Unit
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PLACEHOLDER = re.compile(r"\$(\w+)")

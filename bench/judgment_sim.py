@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.checks import Source
-from app.distributions import Histogram, Outcomes
-from app.judgment import Verdict, judge
+from app.judge.checks import Source
+from app.judge.distributions import Histogram, Outcomes
+from app.judge.judgment import Verdict, judge
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
     FAILED,

@@ -22,7 +22,7 @@ import httpx
 # Run as a script, only bench/ is on the path: make `app` and `bench` importable too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.builtin_checks import CHECKS
+from app.judge.builtin_checks import CHECKS
 from app.measurement import Plan, Role
 from app.presets import Preset
 from bench.served import demo_service

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.analysis import plan_for, run_analysis
-from app.judgment import Verdict
+from app.judge.judgment import Verdict
 from app.measurement import Role
 from app.models import AnalysisRequest
 from app.presets import Preset

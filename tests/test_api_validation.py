@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Mode
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Mode
 from tests.support.recorder import RecordingPrometheus
 from tests.support.servers import AnalyzerServer
 

@@ -16,7 +16,7 @@ from app.charts import (
     interval,
     strip,
 )
-from app.units import Unit
+from app.judge.units import Unit
 
 
 def test_lines_are_drawn_inside_the_plot() -> None:

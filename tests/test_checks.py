@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Bound, Check, Limit, Method, Mode, Source, Statistic
-from app.units import Unit
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Bound, Check, Limit, Method, Mode, Source, Statistic
+from app.judge.units import Unit
 from tests.support.observations import observed
 
 BY_NAME = {check.name: check for check in CHECKS}

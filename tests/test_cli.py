@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.builtin_checks import CHECKS
 from app.demo.local_prometheus import LocalPrometheus, free_port
+from app.judge.builtin_checks import CHECKS
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 

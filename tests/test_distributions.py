@@ -7,10 +7,10 @@ import math
 import httpx
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Source
 from app.demo.local_prometheus import LocalPrometheus
-from app.distributions import Histogram, NativeHistogram, Outcomes, on_shared_buckets
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Source
+from app.judge.distributions import Histogram, NativeHistogram, Outcomes, on_shared_buckets
 from app.measurement import Plan, Role, distributions
 from app.prometheus import Vector
 from tests.support.histograms import CONVENTIONS, EDGE_CASES

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Bound, Check, Limit, Method, Mode, Statistic
-from app.findings import Outcome
-from app.judgment import Verdict, judge
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Bound, Check, Limit, Method, Mode, Statistic
+from app.judge.findings import Outcome
+from app.judge.judgment import Verdict, judge
 from tests.support.observations import observed
 
 LIMITS = {check.name: check.limit.default for check in CHECKS}

@@ -7,9 +7,9 @@ import math
 import pytest
 
 from app import user_checks
-from app.builtin_checks import CHECKS
-from app.checks import Reading, Source
-from app.distributions import Histogram, Outcomes
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Reading, Source
+from app.judge.distributions import Histogram, Outcomes
 from app.measurement import FAMILIES, Plan, Role, distributions, measure, measure_range
 from app.presets import Preset
 from app.prometheus import Cause, PrometheusError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.builtin_checks import CHECKS
-from app.findings import Outcome
+from app.judge.builtin_checks import CHECKS
+from app.judge.findings import Outcome
 from app.metrics import BoundedValues
 from app.prometheus import Cause
 from tests.support.exposition import samples, value

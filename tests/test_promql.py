@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app import promql
-from app.builtin_checks import CHECKS
-from app.checks import Source
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Source
 from app.presets import PRESETS, Preset
 
 BY_NAME = {check.name: check for check in CHECKS}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import readme
-from app.builtin_checks import CHECKS
+from app.judge.builtin_checks import CHECKS
 
 
 def test_limits_table_is_current() -> None:

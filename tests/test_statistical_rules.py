@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Source
-from app.distributions import Histogram, Outcomes
-from app.findings import Outcome
-from app.judgment import Confidence
-from app.statistical_rules import Levels, classify
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Source
+from app.judge.distributions import Histogram, Outcomes
+from app.judge.findings import Outcome
+from app.judge.judgment import Confidence
+from app.judge.statistical_rules import Levels, classify
 from tests.support.observations import BOUNDS, sampled
 
 BY_NAME = {check.name: check for check in CHECKS}

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats import proportion
 
-from app import statistics
+from app.judge import statistics
 
 BOUNDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.builtin_checks import CHECKS
-from app.checks import Source
-from app.distributions import Outcomes
-from app.findings import Outcome
-from app.threshold_rules import classify
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Source
+from app.judge.distributions import Outcomes
+from app.judge.findings import Outcome
+from app.judge.threshold_rules import classify
 from tests.support.observations import observed
 
 BY_NAME = {check.name: check for check in CHECKS}

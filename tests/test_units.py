@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from app.units import Unit, format_value
+from app.judge.units import Unit, format_value
 
 
 @pytest.mark.parametrize(

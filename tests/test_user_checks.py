@@ -13,9 +13,9 @@ import httpx
 import pytest
 from prometheus_api_client import PrometheusConnect
 
-from app.checks import Bound, Method, Statistic
 from app.demo.local_prometheus import LocalPrometheus
-from app.units import Unit
+from app.judge.checks import Bound, Method, Statistic
+from app.judge.units import Unit
 from app.user_checks import load
 from app.yaml_files import FileError
 from tests.support import business

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Mapping
 
 from app import promql
-from app.checks import Reading, Source
-from app.distributions import Histogram, Outcomes
+from app.judge.checks import Reading, Source
+from app.judge.distributions import Histogram, Outcomes
 from app.measurement import FAMILIES, Plan, Role
 from app.prometheus import Labels, Matrix, PrometheusError, Vector
 

@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from app.checks import Observed, Source
 from app.demo.traffic import BUCKETS, bucket_fractions
-from app.distributions import Histogram, Outcomes
+from app.judge.checks import Observed, Source
+from app.judge.distributions import Histogram, Outcomes
 
 
 def histogram(p95: float, count: float) -> Histogram:

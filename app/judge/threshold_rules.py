@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 
-from app.checks import Bound, Check, Observed, Statistic
-from app.findings import Finding, Outcome
-from app.units import Unit, format_value
+from app.judge.checks import Bound, Check, Observed, Statistic
+from app.judge.findings import Finding, Outcome
+from app.judge.units import Unit, format_value
 
 
 def classify(check: Check, limit: float, canary: Observed, stable: Observed, window: str) -> Finding:

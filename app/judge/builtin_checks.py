@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.checks import Bound, Check, Limit, Method, Statistic
+from app.judge.checks import Bound, Check, Limit, Method, Statistic
 
 CHECKS: tuple[Check, ...] = (
     Check(

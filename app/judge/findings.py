@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.units import Unit
+from app.judge.units import Unit
 
 
 class Outcome(StrEnum):

@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app import statistical_rules, threshold_rules
-from app.checks import Check, Method, Mode, Observed, Statistic
-from app.findings import Evidence, Finding, Outcome
-from app.units import format_value
+from app.judge import statistical_rules, threshold_rules
+from app.judge.checks import Check, Method, Mode, Observed, Statistic
+from app.judge.findings import Evidence, Finding, Outcome
+from app.judge.units import format_value
 
 
 class Verdict(StrEnum):

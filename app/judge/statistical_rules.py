@@ -12,12 +12,12 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app import statistics, threshold_rules
-from app.checks import Check, Method, Observed, Statistic
-from app.distributions import Histogram, NativeHistogram, Outcomes, on_shared_buckets
-from app.findings import Evidence, Finding, Outcome
+from app.judge import statistics, threshold_rules
+from app.judge.checks import Check, Method, Observed, Statistic
+from app.judge.distributions import Histogram, NativeHistogram, Outcomes, on_shared_buckets
+from app.judge.findings import Evidence, Finding, Outcome
+from app.judge.units import Unit, format_value
 from app.promql import duration_seconds
-from app.units import Unit, format_value
 
 
 @dataclass(frozen=True)

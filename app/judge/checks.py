@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.distributions import Histogram, NativeHistogram, Outcomes
-from app.units import Unit, format_value
+from app.judge.distributions import Histogram, NativeHistogram, Outcomes
+from app.judge.units import Unit, format_value
 
 
 class Mode(StrEnum):
