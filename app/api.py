@@ -144,8 +144,9 @@ async def _report(request: Request, analysis_request: AnalysisRequest, params: A
     history = await report.fetch_history(
         analysis, request.app.state.prometheus, params.lookback, settings.analysis_timeout_seconds
     )
-    charts = report.check_charts(analysis, body, history)
-    page = report.render_report(body, charts, history, report.verdict_strip(analysis, history), params.lookback, form)
+    judged = report.judged_history(analysis, history)
+    charts = report.check_charts(analysis, body, history, judged)
+    page = report.render_report(body, charts, history, report.verdict_strip(judged, history), params.lookback, form)
     return HTMLResponse(page, headers=HTML_HEADERS)
 
 

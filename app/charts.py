@@ -70,8 +70,10 @@ class ChartView(PlotView):
 def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window_start: float) -> ChartView:
     finite = [v for s in series for _, v in s.points if math.isfinite(v)]
     # Headroom above the highest value, so a line at the top stays visible; a scale below any
-    # value worth drawing (a subnormal limit, say) would divide by zero.
+    # value worth drawing (a subnormal limit, say) would divide by zero. Zero stays on the axis;
+    # below it only what goes negative (a difference, say) takes room.
     top = _nice_ceiling(max(finite) * 1.1) if finite and max(finite) > SMALLEST_SCALE else 1.0
+    bottom = -_nice_ceiling(-min(finite) * 1.1) if finite and min(finite) < -SMALLEST_SCALE else 0.0
     left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     upper, lower = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
 
@@ -79,7 +81,7 @@ def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window
         return left + (t - start) / (end - start) * (right - left)
 
     def y(v: float) -> float:
-        return lower - min(v, top) / top * (lower - upper)
+        return lower - (min(v, top) - bottom) / (top - bottom) * (lower - upper)
 
     paths = tuple(Path(s.name, s.label, _path(s.points, x, y)) for s in series)
     window_x = x(max(window_start, start))
@@ -92,7 +94,10 @@ def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window
         plot_bottom=lower,
         paths=tuple(p for p in paths if p.d),
         legend=paths,
-        y_ticks=tuple(Mark(y(top * i / Y_TICKS), format_value(top * i / Y_TICKS, unit)) for i in range(Y_TICKS + 1)),
+        y_ticks=tuple(
+            Mark(y(value), format_value(value, unit))
+            for value in (bottom + (top - bottom) * i / Y_TICKS for i in range(Y_TICKS + 1))
+        ),
         x_ticks=tuple(
             Mark(x(t), datetime.fromtimestamp(t, UTC).strftime("%H:%M"))
             for t in (start + (end - start) * i / X_TICKS for i in range(X_TICKS + 1))

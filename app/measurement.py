@@ -105,6 +105,24 @@ async def measure(plan: Plan, client: PrometheusClient, at: float, budget: float
     return Measurement(observed, _warnings(a.warnings for a in answers.values()))
 
 
+async def canary_start(query: str, client: PrometheusClient, at: float, budget: float) -> float | None:
+    """When the canary's series last began (unix time, to the query's resolution); None when they were
+    there through the whole look-back. Raises PrometheusError as `measure` does."""
+    answer = await gather_within(budget, {"start": client.query(query, at, budget)})
+    samples = answer["start"].samples
+    try:
+        if len(samples) > 1 or any(labels for labels, _ in samples):
+            raise _shape(f"the canary's start came as {len(samples)} series: {[dict(s[0]) for s in samples][:3]}")
+        if not samples:
+            return None
+        start = samples[0][1]
+        if isinstance(start, NativeSample) or not math.isfinite(start) or start > at:
+            raise _shape(f"the canary's start is not a moment before the evaluation: {start}")
+    except PrometheusError as exc:
+        raise client.failed(exc) from None
+    return start
+
+
 async def measure_range(
     plan: Plan, client: PrometheusClient, start: float, end: float, step: float, budget: float
 ) -> History:

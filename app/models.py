@@ -23,7 +23,7 @@ from app import promql
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Check, Limit, Mode
 from app.judge.findings import Outcome
-from app.judge.judgment import Confidence, Verdict
+from app.judge.judgment import Confidence, Guarantee, Verdict
 from app.judge.units import Unit
 from app.presets import NAMES as PRESET_NAMES
 from app.presets import PRESETS, Preset
@@ -106,19 +106,27 @@ class _Analysis(BaseModel):
         gt=0,
         le=0.5,
         description="Statistical mode: the chance the whole AnalysisRun fails a canary that is within its "
-        "limits, split over the polls and the checks.",
+        "limits, split over the checks (and, with `guarantee=fixed_polls`, over the polls).",
+    )
+    guarantee: Guarantee = Field(
+        default=Confidence.guarantee,
+        description="Statistical mode: `anytime` holds `alpha` over every answer a run may ask for, however "
+        "many, judging the canary's data since it started; `fixed_polls` holds it over `polls` answers on "
+        "the window, of which more than `failure_limit` must fail to abort.",
     )
     polls: int = Field(
         default=Confidence.polls,
         ge=1,
         le=1000,
-        description="Statistical mode: the measurements the AnalysisRun takes (the metric's `count`).",
+        description="Statistical mode, `guarantee=fixed_polls`: the measurements the AnalysisRun takes (the "
+        "metric's `count`).",
     )
     failure_limit: int = Field(
         default=Confidence.failure_limit,
         ge=0,
         le=1000,
-        description="Statistical mode: the metric's `failureLimit` (failed measurements beyond it abort).",
+        description="Statistical mode, `guarantee=fixed_polls`: the metric's `failureLimit` (failed "
+        "measurements beyond it abort).",
     )
     pass_confidence: float = Field(
         default=Confidence.pass_confidence,
@@ -170,7 +178,7 @@ class _Analysis(BaseModel):
         return self
 
     def confidence(self) -> Confidence:
-        return Confidence(self.alpha, self.polls, self.failure_limit, self.pass_confidence)
+        return Confidence(self.alpha, self.polls, self.failure_limit, self.pass_confidence, self.guarantee)
 
     def limits(self) -> dict[str, float]:
         """Each check's limit by check name: the one asked for, else the default."""
@@ -332,10 +340,23 @@ class Links(BaseModel):
 
 class ConfidenceOut(BaseModel):
     alpha: float = Field(description="The chance the whole AnalysisRun fails a canary within its limits.")
+    guarantee: Guarantee = Field(
+        description="`anytime`: over every answer a run may ask for, however many; `fixed_polls`: over `polls` "
+        "answers of which more than `failure_limit` fail."
+    )
+    data: Literal["since_canary_start", "last_day", "window"] = Field(
+        description="What was judged: everything since the canary's series began (data that only grows, what "
+        "`anytime` needs); its last day, for a canary older than that; or the request's sliding window."
+    )
+    since: datetime = Field(description="The judged data's start; it ends at `evaluated_at`.")
+    span: str = Field(description="The judged data's length as a PromQL duration (never less than `window`).")
     polls: int
     failure_limit: int
     pass_confidence: float
-    alpha_per_check: float = Field(description="alpha x (failure_limit + 1) / polls / checks that can fail.")
+    alpha_per_check: float = Field(
+        description="Of alpha, what each check that can fail may spend: alpha / checks (anytime), or "
+        "alpha x (failure_limit + 1) / polls / checks, per answer (fixed_polls)."
+    )
 
 
 class AnalysisResponse(BaseModel):

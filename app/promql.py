@@ -6,6 +6,7 @@ so no input can change a query's structure.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Iterable, Sequence
@@ -30,6 +31,17 @@ def duration_seconds(text: str) -> float:
 
 def duration(text: str) -> timedelta:
     return timedelta(seconds=duration_seconds(text))
+
+
+def duration_text(seconds: float) -> str:
+    """A PromQL duration of whole seconds, largest units first: 1380 -> `23m`, 86399 -> `23h59m59s`."""
+    seconds = max(1, math.ceil(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 def escape_label_value(value: str) -> str:
@@ -64,6 +76,13 @@ EXPRESSIONS: dict[Statistic, str] = {
         "{in_seconds}"
     ),
 }
+# When the canary's series last began: the latest step of the look-back at which it had none
+# (`unless on()` keeps the step's own timestamp only where no canary series is present). No answer:
+# present at every step, older than the look-back.
+CANARY_START_QUERY = (
+    "max_over_time((timestamp(vector(0)) unless on() group({count}{requests_metric}{selector}{count_end}))"
+    "[{lookback}:{resolution}])"
+)
 # A classic histogram is a series per bucket; a native one is one series whose value holds the buckets.
 HISTOGRAM_SHAPES = {
     "classic": {"bucket": "_bucket", "le": "le, ", "by_le": " by (le)"},
@@ -82,6 +101,16 @@ def family_query(source: Source, preset: Preset, service: str, versions: Sequenc
         outcome=OUTCOME_LABEL,
         ok=OK,
         error=ERROR,
+        **_names(preset),
+    )
+
+
+def canary_start_query(preset: Preset, service: str, version: str, lookback: str, resolution: str) -> str:
+    version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
+    return CANARY_START_QUERY.format(
+        selector=_selector(preset, service, version_matcher),
+        lookback=_window(lookback),
+        resolution=_window(resolution),
         **_names(preset),
     )
 

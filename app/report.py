@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -12,8 +13,8 @@ from app.charts import Cell, ChartView, DistributionView, IntervalView, Points, 
 from app.judge import threshold_rules
 from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
-from app.judge.judgment import judge
-from app.judge.units import Unit
+from app.judge.judgment import Judgment, judge
+from app.judge.units import Unit, format_value
 from app.measurement import History, Role, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
@@ -33,6 +34,7 @@ class CheckChart:
     view: ChartView
     distribution: DistributionView | None  # latency checks: both versions' shares under each bound
     interval: IntervalView | None  # statistical checks: the estimate, its interval and the limit
+    evidence: ChartView | None  # statistical checks: their bounds at each step, against the limit
 
 
 @dataclass(frozen=True)
@@ -59,20 +61,29 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
     return Lookback(history, start, end, step)
 
 
-def verdict_strip(analysis: Analysis, lookback: Lookback) -> tuple[Cell, ...]:
-    """The verdict the analyzer would have given at each step: when the canary started to go wrong."""
+def judged_history(analysis: Analysis, lookback: Lookback) -> tuple[tuple[float, Judgment], ...]:
+    """The judgment the analyzer would have given at each step. Each step's data reach back the
+    analysis' own span, so for a canary judged since it started, every step holds everything the
+    canary had served by then: the evidence as it accumulated."""
     request = analysis.request
     limits, confidence = request.limits(), request.confidence()
-    verdicts = [
-        (t, judge(request.checks, limits, observed[Role.CANARY], observed[Role.STABLE], request.window,
-                  request.mode, confidence).verdict.value)
+    return tuple(
+        (t, judge(request.checks, limits, observed[Role.CANARY], observed[Role.STABLE], analysis.span.duration,
+                  request.mode, confidence))
         for t, observed in lookback.history.steps
-    ]  # fmt: skip
+    )  # fmt: skip
+
+
+def verdict_strip(judged: Sequence[tuple[float, Judgment]], lookback: Lookback) -> tuple[Cell, ...]:
+    """When the canary started to go wrong."""
+    verdicts = [(t, judgment.verdict.value) for t, judgment in judged]
     return charts.strip(verdicts, lookback.start, lookback.end, lookback.step)
 
 
-def check_charts(analysis: Analysis, body: AnalysisResponse, lookback: Lookback) -> list[CheckChart]:
-    window_start = analysis.evaluated_at - promql.duration(analysis.request.window)
+def check_charts(
+    analysis: Analysis, body: AnalysisResponse, lookback: Lookback, judged: Sequence[tuple[float, Judgment]]
+) -> list[CheckChart]:
+    span_start = analysis.span.since.timestamp()
     limits = analysis.request.limits()
     outs = {out.name: out for out in body.checks}
     views = []
@@ -90,10 +101,35 @@ def check_charts(analysis: Analysis, body: AnalysisResponse, lookback: Lookback)
             Series("stable", f"stable ({analysis.request.stable})", stable),
             Series("threshold", _threshold_label(check.bound, limit, check.unit), line),
         ]
-        view = charts.chart(series, check.unit, lookback.start, lookback.end, window_start.timestamp())
+        view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
-        views.append(CheckChart(check, out, view, _distribution(analysis, check, limit), _interval(out)))
+        evidence = _evidence(check.name, judged, lookback, span_start)
+        views.append(CheckChart(check, out, view, _distribution(analysis, check, limit), _interval(out), evidence))
     return views
+
+
+def _evidence(
+    name: str, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
+) -> ChartView | None:
+    """A check's interval at each step: a fail needs its lower end past the limit, a pass its upper
+    end within it. For a canary judged since it started, the lower end holds at every step at once."""
+    found = [(t, r.evidence) for t, judgment in judged for r in judgment.checks if r.check.name == name and r.evidence]
+    if not found:
+        return None
+    last = found[-1][1]
+    looks = " at any look" if last.anytime else ""
+    lows = [(t, e.low) for t, e in found if e.low is not None]
+    highs = [(t, e.high) for t, e in found if e.high is not None]
+    series = [
+        Series("low", f"at least, with {last.confidence_text}{looks}", lows),
+        Series("high", f"at most, with {last.pass_confidence:.0%} confidence", highs),
+        Series(
+            "threshold",
+            f"the limit, {format_value(last.limit, last.unit)}",
+            [(lookback.start, last.limit), (lookback.end, last.limit)],
+        ),
+    ]
+    return charts.chart(series, last.unit, lookback.start, lookback.end, span_start)
 
 
 def _distribution(analysis: Analysis, check: Check, limit: float) -> DistributionView | None:
@@ -145,8 +181,28 @@ def render_report(
     form: dict[str, str],
 ) -> str:
     return templates.get_template("report.html").render(
-        body=body, charts=charts, history=lookback, cells=cells, lookback=lookback_text, form=form
+        body=body,
+        charts=charts,
+        history=lookback,
+        cells=cells,
+        lookback=lookback_text,
+        form=form,
+        judged_on=JUDGED_ON[body.confidence.data if body.confidence else "window"].format(window=body.window),
+        guarantee=GUARANTEE[body.confidence.guarantee].format(alpha=body.confidence.alpha) if body.confidence else "",
     )
+
+
+JUDGED_ON = {
+    "since_canary_start": "the canary's data since it started",
+    "last_day": "the canary's last day (it is older than the look-back)",
+    "window": "the {window} window",
+}
+GUARANTEE = {
+    "anytime": "a canary within its limits is failed by any answer of a run, however many, with probability "
+    "at most {alpha:.2%}",
+    "fixed_polls": "a canary within its limits is aborted by a run of `polls` answers with probability at most "
+    "{alpha:.2%}",
+}
 
 
 def render_problem(status: int, title: str, problems: list[str], form: dict[str, str], trace_id: str | None) -> str:

@@ -17,7 +17,6 @@ from app.judge.judgment import CheckResult
 from app.judge.units import format_value
 from app.measurement import Role
 from app.models import (
-    AnalysisRequest,
     AnalysisResponse,
     CheckOut,
     ConfidenceOut,
@@ -57,7 +56,7 @@ def analysis_response(analysis: Analysis, settings: Settings) -> AnalysisRespons
     return AnalysisResponse(
         verdict=judgment.verdict,
         mode=request.mode,
-        confidence=_confidence(request) if request.mode is Mode.STATISTICAL else None,
+        confidence=_confidence(analysis) if request.mode is Mode.STATISTICAL else None,
         reasons=list(judgment.reasons),
         service=request.service,
         canary=request.canary,
@@ -98,10 +97,15 @@ def _check(analysis: Analysis, result: CheckResult) -> CheckOut:
     )
 
 
-def _confidence(request: AnalysisRequest) -> ConfidenceOut:
+def _confidence(analysis: Analysis) -> ConfidenceOut:
+    request, span = analysis.request, analysis.span
     confidence = request.confidence()
     return ConfidenceOut(
         alpha=confidence.alpha,
+        guarantee=confidence.guarantee,
+        data=span.data.value,
+        since=span.since,
+        span=span.duration,
         polls=confidence.polls,
         failure_limit=confidence.failure_limit,
         pass_confidence=confidence.pass_confidence,

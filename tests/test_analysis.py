@@ -1,39 +1,80 @@
-"""One analysis in process: the plan, the measurement through a fake Prometheus, the judgment."""
+"""One analysis in process: what data it judges, the plan, the measurement through a fake Prometheus,
+the judgment."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.analysis import plan_for, run_analysis
+from app.analysis import Data, plan_for, run_analysis
 from app.judge.judgment import Verdict
-from app.measurement import Role
+from app.measurement import FAMILIES, Role
 from app.models import AnalysisRequest
 from app.presets import Preset
-from tests.support.fake_prometheus import FakePrometheus
+from tests.support.fake_prometheus import START_QUERY, FakePrometheus
 from tests.support.observations import observed
 
 pytestmark = pytest.mark.anyio
 AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 
-def fake_for(request, canary, stable) -> FakePrometheus:
-    return FakePrometheus(plan_for(request, Preset()), {Role.CANARY: canary, Role.STABLE: stable})
+def fake_for(request, canary, stable, span: str, started: float | None = None) -> FakePrometheus:
+    plan = plan_for(request, Preset(), span)
+    return FakePrometheus(plan, {Role.CANARY: canary, Role.STABLE: stable}, canary_started=started)
 
 
-async def test_one_query_one_verdict() -> None:
+async def test_anytime_judges_everything_since_the_canary_started() -> None:
+    """First when the canary's series began, then both versions over the span since: data that only grows."""
     request = AnalysisRequest(service="checkout", at=AT)
-    fake = fake_for(request, observed(p95=0.45), observed(p95=0.12))
+    started = (AT - timedelta(minutes=20)).timestamp()
+    fake = fake_for(request, observed(p95=0.45), observed(p95=0.12), "20m", started)
     analysis = await run_analysis(request, fake, Preset(), budget_seconds=2)
-    assert len(fake.sent) == 1
+    assert len(fake.sent) == 2 and fake.sent[0].startswith(START_QUERY)
+    assert 'version="canary"' in fake.sent[0] and "[1d:1m]" in fake.sent[0]
+    assert fake.sent[1] == analysis.plan.calls()[FAMILIES] and "[20m]" in fake.sent[1]
+    assert analysis.span.data is Data.SINCE_CANARY_START
+    assert analysis.span.since == AT - timedelta(minutes=20) and analysis.span.duration == "20m"
     assert analysis.judgment.verdict is Verdict.FAIL
     assert analysis.evaluated_at == AT
     assert analysis.expressions["p95_latency"][Role.CANARY].startswith("histogram_quantile(0.95,")
+    assert "[20m]" in analysis.expressions["error_rate"][Role.STABLE]
     assert 'version="stable"' in analysis.expressions["error_rate"][Role.STABLE]
+
+
+async def test_a_canary_younger_than_the_window_is_judged_on_the_window() -> None:
+    request = AnalysisRequest(service="checkout", window="5m", at=AT)
+    started = (AT - timedelta(seconds=90)).timestamp()
+    analysis = await run_analysis(request, fake_for(request, observed(), observed(), "5m", started), Preset(), 2)
+    assert analysis.span.data is Data.SINCE_CANARY_START and analysis.span.duration == "5m"
+
+
+async def test_a_start_between_seconds_widens_the_span_to_include_it() -> None:
+    request = AnalysisRequest(service="checkout", at=AT)
+    started = AT.timestamp() - 1200.4
+    analysis = await run_analysis(request, fake_for(request, observed(), observed(), "20m1s", started), Preset(), 2)
+    assert analysis.span.duration == "20m1s"
+
+
+async def test_a_canary_older_than_the_look_back_is_judged_on_its_last_day() -> None:
+    request = AnalysisRequest(service="checkout", at=AT)
+    analysis = await run_analysis(request, fake_for(request, observed(), observed(), "1d", None), Preset(), 2)
+    assert analysis.span.data is Data.LAST_DAY and analysis.span.since == AT - timedelta(days=1)
+
+
+@pytest.mark.parametrize("fields", [{"guarantee": "fixed_polls"}, {"mode": "threshold"}])
+async def test_fixed_polls_and_threshold_judge_the_window_in_one_query(fields: dict) -> None:
+    request = AnalysisRequest(service="checkout", window="10m", at=AT, **fields)
+    fake = fake_for(request, observed(p95=0.45), observed(p95=0.12), "10m")
+    analysis = await run_analysis(request, fake, Preset(), budget_seconds=2)
+    assert fake.sent == [analysis.plan.calls()[FAMILIES]]
+    assert analysis.span.data is Data.WINDOW and analysis.span.since == AT - timedelta(minutes=10)
+    assert analysis.judgment.verdict is Verdict.FAIL
 
 
 async def test_limits_asked_for_reach_the_judgment() -> None:
     request = AnalysisRequest(service="checkout", p95_max_seconds=0.5, p95_ratio_max=5, at=AT)
-    analysis = await run_analysis(request, fake_for(request, observed(p95=0.45), observed()), Preset(), 2)
+    started = (AT - timedelta(minutes=10)).timestamp()
+    fake = fake_for(request, observed(p95=0.45), observed(), "10m", started)
+    analysis = await run_analysis(request, fake, Preset(), 2)
     assert analysis.judgment.verdict is Verdict.PASS

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from prometheus_api_client import PrometheusConnect
 
+from app import promql
 from app.demo.local_prometheus import LocalPrometheus
-from tests.support.scenarios import DOTTED_CANARY, DOTTED_SERVICE, DOTTED_STABLE, SCENARIOS
+from tests.support.scenarios import CANARY_AGE_SECONDS, DOTTED_CANARY, DOTTED_SERVICE, DOTTED_STABLE, SCENARIOS
 from tests.support.servers import AnalyzerServer
 
 
@@ -31,13 +33,21 @@ def test_verdict_matches_the_traffic(analyzer: AnalyzerServer, service: str, mod
 def test_statistical_mode_is_the_default_and_says_how_sure_it_is(analyzer: AnalyzerServer) -> None:
     body = analyzer.analyze(service="latency-regression").json()
     assert body["mode"] == "statistical"
-    assert body["confidence"] == {
+    confidence = body["confidence"]
+    since = datetime.fromisoformat(confidence.pop("since"))
+    assert confidence == {
         "alpha": 0.01,
+        "guarantee": "anytime",
+        "data": "since_canary_start",
+        "span": promql.duration_text(datetime.fromisoformat(body["evaluated_at"]).timestamp() - since.timestamp()),
         "polls": 5,
         "failure_limit": 1,
         "pass_confidence": 0.6,
-        "alpha_per_check": pytest.approx(0.01 * 2 / 5 / 4),
+        "alpha_per_check": pytest.approx(0.01 / 4),  # over every answer, however many: no share per poll
     }
+    # The canary's series began CANARY_AGE_SECONDS ago; its start is found to the minute before that.
+    age = datetime.fromisoformat(body["evaluated_at"]) - since
+    assert timedelta(seconds=CANARY_AGE_SECONDS) <= age <= timedelta(seconds=CANARY_AGE_SECONDS + 75)
     checks = checks_by_name(body)
     # The canary's requests sit between the 250 ms and 500 ms bounds: whether more than 5 % took
     # longer than the 300 ms SLO, the buckets cannot tell. The interpolated P95 (450 ms) would say so.
@@ -47,10 +57,10 @@ def test_statistical_mode_is_the_default_and_says_how_sure_it_is(analyzer: Analy
     versus = checks["p95_latency_vs_stable"]
     assert versus["verdict"] == "fail"
     statistics = versus["statistics"]
-    assert statistics["method"] == "brunner-munzel" and statistics["unit"] == "factor"
+    assert statistics["method"] == "brunner-munzel, anytime" and statistics["unit"] == "factor"
     assert statistics["interval"]["low"] > 1.1  # the tolerated factor
     assert statistics["interval"]["low"] <= statistics["estimate"] <= statistics["interval"]["high"]
-    assert statistics["p_value"] < statistics["alpha"] == pytest.approx(0.001)
+    assert statistics["p_value"] < statistics["alpha"] == pytest.approx(0.0025)
     assert 0.5 < statistics["effect"] <= 1
     assert body["reasons"][0].startswith("canary latency is")
     assert checks["canary_traffic"]["statistics"] is None  # a count needs no test
@@ -82,7 +92,8 @@ def test_versions_match_literally(analyzer: AnalyzerServer) -> None:
     body = analyzer.analyze(service=DOTTED_SERVICE, canary=DOTTED_CANARY, stable=DOTTED_STABLE).json()
     assert body["verdict"] == "pass", body["reasons"]
     checks = checks_by_name(body)
-    assert checks["canary_traffic"]["canary"] == pytest.approx(600, rel=0.05)  # 2 rps, not the decoy's 50
+    served = 2 * promql.duration_seconds(body["confidence"]["span"])  # 2 rps since it started, not the decoy's 50
+    assert checks["canary_traffic"]["canary"] == pytest.approx(served, rel=0.05)
     assert r'version=~"v1\\.2\\.3|v1\\.2\\.2"' in body["queries"]["families"]
 
 
@@ -93,7 +104,7 @@ def test_healthy_canary_passes_every_check(analyzer: AnalyzerServer) -> None:
     assert checks["p95_latency"]["canary"] == pytest.approx(0.13, rel=0.03)
     assert checks["p95_latency"]["stable"] == pytest.approx(0.12, rel=0.03)
     assert checks["error_rate"]["canary"] == pytest.approx(0.003, abs=0.002)
-    assert checks["canary_traffic"]["canary"] == pytest.approx(600, rel=0.05)  # 2 rps over 5m
+    assert checks["canary_traffic"]["canary"] == pytest.approx(2 * CANARY_AGE_SECONDS, rel=0.05)  # 2 rps since it began
     assert body["reasons"][0] == "all 5 checks passed"
 
 
@@ -181,8 +192,9 @@ def test_latency_beyond_the_top_bucket_fails(analyzer: AnalyzerServer) -> None:
 def test_post_gives_the_same_judgment_as_get(analyzer: AnalyzerServer) -> None:
     import httpx
 
-    posted = httpx.post(f"{analyzer.url}/analyze", json={"service": "latency-regression", "window": "10m"}, timeout=15)
-    got = analyzer.analyze(service="latency-regression", window="10m")
+    fields = {"service": "latency-regression", "window": "10m", "guarantee": "fixed_polls"}
+    posted = httpx.post(f"{analyzer.url}/analyze", json=fields, timeout=15)
+    got = analyzer.analyze(**fields)
     assert posted.status_code == got.status_code == 200
     assert posted.json()["verdict"] == got.json()["verdict"] == "fail"
     assert posted.json()["window"] == "10m"

@@ -35,12 +35,19 @@ def test_failing_canary_report_in_a_browser(
     assert "beyond the tolerated 1.10x" in browser.find_element(By.ID, "first-reason").text
 
     chart = browser.find_element(By.ID, "chart-p95_latency")
-    series = {path.get_attribute("data-series") for path in chart.find_elements(By.CSS_SELECTOR, "path.series")}
+    over_time = chart.find_element(By.CSS_SELECTOR, "svg")  # the first: each number over the lookback
+    series = {path.get_attribute("data-series") for path in over_time.find_elements(By.CSS_SELECTOR, "path.series")}
     assert series == {"canary", "stable", "threshold"}
-    threshold = chart.find_element(By.CSS_SELECTOR, 'path[data-series="threshold"]')
+    threshold = over_time.find_element(By.CSS_SELECTOR, 'path[data-series="threshold"]')
     assert threshold.value_of_css_property("stroke-dasharray") not in ("", "none")
-    canary = chart.find_element(By.CSS_SELECTOR, 'path[data-series="canary"]')
+    canary = over_time.find_element(By.CSS_SELECTOR, 'path[data-series="canary"]')
     assert canary.value_of_css_property("stroke-dasharray") in ("", "none")
+    # The evidence as it accumulated: the fail side's bound drawn solid against the dashed limit.
+    evidence = browser.find_element(By.CSS_SELECTOR, 'svg.evidence[data-check="p95_latency_vs_stable"]')
+    drawn = {path.get_attribute("data-series") for path in evidence.find_elements(By.CSS_SELECTOR, "path.series")}
+    assert drawn == {"low", "high", "threshold"}
+    low = evidence.find_element(By.CSS_SELECTOR, 'path[data-series="low"]')
+    assert low.value_of_css_property("stroke-dasharray") in ("", "none") and low.size["width"] > 100
     legend = chart.find_element(By.CLASS_NAME, "legend").text
     assert "canary" in legend and "stable" in legend and "threshold" in legend
     # The stylesheet applied: the badge is red, not unstyled.

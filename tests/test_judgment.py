@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from app.judge.builtin_checks import CHECKS
-from app.judge.checks import Bound, Check, Limit, Method, Mode, Statistic
+from app.judge.checks import Bound, Check, Limit, Method, Mode, Source, Statistic
 from app.judge.findings import Outcome
-from app.judge.judgment import Verdict, judge
-from tests.support.observations import observed
+from app.judge.judgment import Confidence, Guarantee, Verdict, judge
+from tests.support.observations import lognormal, observed
 
 LIMITS = {check.name: check.limit.default for check in CHECKS}
 
@@ -108,3 +108,77 @@ def test_a_new_check_is_data() -> None:
     assert outcomes(judgment)["p99_latency"] is Outcome.FAIL
     assert "canary P99 latency" in judgment.reasons[0]
     assert len(judgment.checks) == len(CHECKS) + 1
+
+
+# --- a service already out of its SLO -----------------------------------------------------------
+
+
+def statistical(canary, stable, **limits: float):
+    return judge(CHECKS, {**STATISTICAL_LIMITS, **limits}, canary, stable, "30m", Mode.STATISTICAL, Confidence())
+
+
+STATISTICAL_LIMITS = {check.name: check.limit.default_for(Mode.STATISTICAL) for check in CHECKS}
+
+
+def test_a_breach_the_stable_shares_is_not_the_canarys() -> None:
+    """Both versions err 5 % against an SLO of 2 %: the canary is no worse than the stable, so it is
+    not aborted for the breach (that would also block the fix), nor promoted: a person decides."""
+    judgment = statistical(observed(20_000, 0.05), observed(200_000, 0.05))
+    results = outcomes(judgment)
+    assert results["error_rate_vs_stable"] is Outcome.PASS
+    assert results["error_rate"] is Outcome.INCONCLUSIVE
+    assert judgment.verdict is Verdict.INCONCLUSIVE
+    [reason] = [r.reason for r in judgment.checks if r.check.name == "error_rate"]
+    assert reason.startswith("the service is out of its SLO already: the stable's error rate 5.00% breaks the SLO")
+    assert "the canary's 5.00% is no worse than the stable's" in reason
+    assert "worse with 60% confidence, within the tolerated" in reason  # the comparison's own reason
+    assert judgment.reasons[0] == reason
+
+
+def test_the_same_for_latency_with_how_far_out_the_stable_is() -> None:
+    canary = observed(20_000, 0.001) | {Source.LATENCY: lognormal(0.45, 20_000)}
+    stable = observed(200_000, 0.001) | {Source.LATENCY: lognormal(0.45, 200_000)}
+    judgment = statistical(canary, stable)
+    [result] = [r for r in judgment.checks if r.check.name == "p95_latency"]
+    assert result.outcome is Outcome.INCONCLUSIVE
+    # True P95 450 ms: 20 % of a lognormal(sigma 0.5) takes longer than 300 ms; histogram_quantile reads 484 ms.
+    assert "the stable's P95 latency 484 ms breaks the SLO of 300 ms too" in result.reason
+    assert "(about 20.2% of its requests took longer, 5% allowed)" in result.reason
+
+
+def test_a_canary_worse_than_a_failing_stable_still_fails() -> None:
+    judgment = statistical(observed(20_000, 0.09), observed(200_000, 0.05))
+    assert outcomes(judgment)["error_rate_vs_stable"] is Outcome.FAIL
+    assert outcomes(judgment)["error_rate"] is Outcome.FAIL
+    assert judgment.verdict is Verdict.FAIL
+
+
+def test_a_stable_within_the_slo_leaves_the_canarys_breach_its_own() -> None:
+    judgment = statistical(observed(20_000, 0.05), observed(200_000, 0.001))
+    assert outcomes(judgment)["error_rate"] is Outcome.FAIL
+
+
+def test_a_first_release_breaking_its_slo_fails() -> None:
+    judgment = statistical(observed(20_000, 0.05), observed(requests=None))
+    assert outcomes(judgment)["error_rate_vs_stable"] is Outcome.SKIPPED
+    assert judgment.verdict is Verdict.FAIL
+
+
+# --- how alpha is spent -------------------------------------------------------------------------
+
+
+def test_anytime_spends_alpha_once_over_the_checks() -> None:
+    levels = Confidence(alpha=0.01).levels(CHECKS)
+    assert levels.anytime and levels.alpha == pytest.approx(0.0025)  # 4 checks can fail: not the gate
+    # polls and failure_limit do not enter: the bound holds for every answer, however many.
+    assert Confidence(alpha=0.01, polls=500, failure_limit=0).levels(CHECKS).alpha == pytest.approx(0.0025)
+
+
+def test_fixed_polls_split_alpha_over_polls_and_checks() -> None:
+    # P(more than failure_limit false fails) <= polls * a / (failure_limit + 1), shared by 4 checks.
+    fixed = Guarantee.FIXED_POLLS
+    assert Confidence(alpha=0.01, polls=5, failure_limit=1, guarantee=fixed).levels(CHECKS).alpha == pytest.approx(
+        0.001
+    )
+    levels = Confidence(alpha=0.01, polls=10, failure_limit=0, guarantee=fixed).levels(CHECKS)
+    assert levels.alpha == pytest.approx(0.00025) and not levels.anytime

@@ -56,16 +56,25 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert 'class="verdict-badge verdict-fail"' in page
     assert "canary latency is 2.87x the stable&#39;s" in page
     assert page.count('<figure class="chart"') == 5
-    # Each check over time, and each latency check's distribution of both versions.
-    assert page.count('data-series="threshold"') == 5
+    # Each check over time, each latency check's distribution of both versions, and each statistical
+    # check's evidence as it accumulated, against its limit.
     assert page.count('<svg class="distribution"') == 2
+    assert page.count('<svg class="evidence"') == 4
+    assert page.count('data-series="threshold"') == 5 + 4
     assert page.count('data-series="canary"') == page.count('data-series="stable"') == 5 + 2
+    assert page.count('data-series="low"') == page.count('data-series="high"') == 4
+    assert "at least, with 99.75% confidence at any look" in page
     assert page.count('data-mark="slo"') == 1  # the latency SLO, on p95_latency's distribution
     # Every statistical check draws its estimate and interval against its limit.
     assert page.count('<svg class="interval"') == 4
     assert "estimate (interval)" in page
-    # The verdict strip: a minute per cell over the 30m lookback, failing all along.
-    assert 30 <= page.count('data-verdict="fail"') <= 31
+    assert "the canary&#39;s data since it started" in page.split('id="judged-on"')[1].split("</dd>")[0]
+    # The verdict strip: a minute per cell over the 30m lookback; inconclusive before the canary
+    # started 15 minutes ago, failing since.
+    cells = re.findall(r'data-verdict="(\w+)"', page.split('id="verdict-strip"')[1].split("</section>")[0])
+    changes = [verdict for i, verdict in enumerate(cells) if i == 0 or cells[i - 1] != verdict]
+    assert changes == ["inconclusive", "fail"], cells
+    assert 13 <= cells.count("fail") <= 16
     assert 'id="trace-id"' in page
     assert "/graph?g0.expr=" in page
     # Everything the page loads comes from the analyzer itself.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -16,12 +16,18 @@ from tests.support.observations import observed
 
 pytestmark = pytest.mark.anyio
 AT = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+STARTED = AT - timedelta(minutes=12)  # when the canary's series began
+
+
+def fake_for(request: AnalysisRequest, preset: Preset, canary, stable) -> FakePrometheus:
+    span = "12m" if request.mode == "statistical" and request.guarantee == "anytime" else request.window
+    plan = plan_for(request, preset, span)
+    return FakePrometheus(plan, {"canary": canary, "stable": stable}, canary_started=STARTED.timestamp())
 
 
 async def view(canary, stable, **fields):
     request = AnalysisRequest(service="checkout", at=AT, **fields)
-    fake = FakePrometheus(plan_for(request, Preset()), {"canary": canary, "stable": stable})
-    analysis = await run_analysis(request, fake, Preset(), budget_seconds=2)
+    analysis = await run_analysis(request, fake_for(request, Preset(), canary, stable), Preset(), budget_seconds=2)
     return analysis_response(analysis, Settings(prometheus_url="http://prom:9090"))
 
 
@@ -42,14 +48,22 @@ async def test_each_check_reads_as_a_person_would() -> None:
 async def test_statistical_checks_carry_their_evidence() -> None:
     body = await view(observed(requests=600, p95=0.45), observed(requests=3000, p95=0.12))
     assert body.mode == "statistical"
-    assert body.confidence.alpha_per_check == pytest.approx(0.001)
     checks = {check.name: check for check in body.checks}
     versus = checks["p95_latency_vs_stable"].statistics
-    assert versus.method == "brunner-munzel"
+    assert versus.method == "brunner-munzel, anytime"
     assert versus.shown.startswith(f"{versus.estimate:.3g}x (")
     errors = checks["error_rate"].statistics
-    assert (errors.method, errors.unit, errors.estimate) == ("clopper-pearson", "ratio", pytest.approx(0.001))
+    assert (errors.method, errors.unit, errors.estimate) == ("e-process", "ratio", pytest.approx(0.001))
     assert errors.interval.low <= errors.estimate <= errors.interval.high
+
+
+async def test_the_answer_says_which_guarantee_applied_and_on_what_data() -> None:
+    anytime = (await view(observed(), observed())).confidence
+    assert (anytime.guarantee, anytime.data, anytime.span) == ("anytime", "since_canary_start", "12m")
+    assert anytime.since == STARTED and anytime.alpha_per_check == pytest.approx(0.0025)
+    fixed = (await view(observed(), observed(), guarantee="fixed_polls")).confidence
+    assert (fixed.guarantee, fixed.data, fixed.span) == ("fixed_polls", "window", "5m")
+    assert fixed.since == AT - timedelta(minutes=5) and fixed.alpha_per_check == pytest.approx(0.001)
 
 
 async def test_the_answer_keeps_its_fields_and_adds_the_queries_sent() -> None:
@@ -82,8 +96,7 @@ async def test_numbers_that_are_not_finite_travel_as_null() -> None:
 async def test_grafana_link_opens_the_presets_dashboard() -> None:
     request = AnalysisRequest(service="reviews", canary="v2", stable="v1", preset="istio", at=AT)
     preset = PRESETS["istio"]
-    fake = FakePrometheus(plan_for(request, preset), {"canary": observed(), "stable": observed()})
-    analysis = await run_analysis(request, fake, preset, budget_seconds=2)
+    analysis = await run_analysis(request, fake_for(request, preset, observed(), observed()), preset, budget_seconds=2)
     settings = Settings(prometheus_url="http://prom:9090", grafana_url="https://grafana.example")
     body = analysis_response(analysis, settings)
     assert body.links.grafana.startswith("https://grafana.example/d/canary-vs-stable-istio/")

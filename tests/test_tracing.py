@@ -46,9 +46,10 @@ def test_spans_per_analysis_and_query(prometheus: LocalPrometheus, spans: Sessio
     [analysis] = [s for s in finished if s.name == "analysis"]
     assert analysis.attributes["canary.service"] == "healthy"
     assert analysis.attributes["canary.verdict"] == "pass"
-    queries = [s for s in finished if s.name == "prometheus api/v1/query"]
-    [query] = queries  # both metric families, both versions
-    assert query.parent.span_id == analysis.context.span_id
+    queries = sorted((s for s in finished if s.name == "prometheus api/v1/query"), key=lambda s: s.start_time)
+    start, query = queries  # when the canary started; then both metric families, both versions, since
+    assert start.parent.span_id == query.parent.span_id == analysis.context.span_id
+    assert start.attributes["prometheus.result.series"] == 1
     assert "healthy" in query.attributes["db.query.text"]
     # Requests: ok and error series for each version; latency: 12 buckets each.
     assert query.attributes["prometheus.result.series"] == 4 + 24

@@ -20,6 +20,9 @@ from app.presets import PRESETS
 from app.settings import Settings
 
 HISTORY_SECONDS = 2 * 3600
+# The canaries' pods started this long before the demo: a rollout a few steps in. The stables serve the history.
+CANARY_AGE_SECONDS = 20 * 60
+SIGMA = 0.5  # latencies spread as real ones do, over several buckets
 # Samples run ahead of the clock so the demo keeps giving the same verdicts for hours.
 FUTURE_SECONDS = 8 * 3600
 SCENARIOS = {
@@ -43,27 +46,31 @@ class Stopped(Exception):
 
 
 def demo_traffic(now: float, future_seconds: float = FUTURE_SECONDS) -> list[Traffic]:
-    start, stop = now - HISTORY_SECONDS, now + future_seconds
+    start, canary_start, stop = now - HISTORY_SECONDS, now - CANARY_AGE_SECONDS, now + future_seconds
+    spread = {"sigma": SIGMA}
     return [
-        Traffic("checkout", "stable", 20, start, stop, error_ratio=0.004, p95_seconds=0.12),
-        Traffic("checkout", "canary", 2, start, stop, error_ratio=0.003, client_error_ratio=0.05, p95_seconds=0.13),
-        Traffic("payments", "stable", 10, start, stop, error_ratio=0.002, p95_seconds=0.18),
-        Traffic("payments", "canary", 1, start, stop, error_ratio=0.06, p95_seconds=0.45),
-        Traffic("search", "stable", 15, start, stop, error_ratio=0.001, p95_seconds=0.07),
-        Traffic("search", "canary", 0.05, start, stop, p95_seconds=0.07),
-        Traffic("onboarding", "canary", 1, start, stop, error_ratio=0.001, p95_seconds=0.2),
-    ]
+        Traffic("checkout", "stable", 20, start, stop, error_ratio=0.004, p95_seconds=0.12, **spread),
+        Traffic("checkout", "canary", 2, canary_start, stop, error_ratio=0.003, client_error_ratio=0.05,
+                p95_seconds=0.12, **spread),
+        Traffic("payments", "stable", 10, start, stop, error_ratio=0.002, p95_seconds=0.18, **spread),
+        Traffic("payments", "canary", 1, canary_start, stop, error_ratio=0.06, p95_seconds=0.45, **spread),
+        Traffic("search", "stable", 15, start, stop, error_ratio=0.001, p95_seconds=0.07, **spread),
+        # A request every 3 minutes: under min_requests for the demo's first three hours.
+        Traffic("search", "canary", 0.005, canary_start, stop, p95_seconds=0.07, **spread),
+        Traffic("onboarding", "canary", 1, canary_start, stop, error_ratio=0.001, p95_seconds=0.2, **spread),
+    ]  # fmt: skip
 
 
 def istio_traffic(now: float, future_seconds: float = FUTURE_SECONDS) -> list[Traffic]:
     """Services in Istio's shape: each request reported by the callee, and again by the caller
     (slower: it adds the network), which the istio preset leaves out."""
-    start, stop = now - HISTORY_SECONDS, now + future_seconds
+    start, canary_start, stop = now - HISTORY_SECONDS, now - CANARY_AGE_SECONDS, now + future_seconds
+    spread = {"sigma": SIGMA}
     by_destination = [
-        Traffic("reviews", "v1", 20, start, stop, error_ratio=0.002, p95_seconds=0.09),
-        Traffic("reviews", "v2", 4, start, stop, error_ratio=0.002, p95_seconds=0.09),
-        Traffic("ratings", "v1", 20, start, stop, error_ratio=0.002, p95_seconds=0.04),
-        Traffic("ratings", "v2", 4, start, stop, error_ratio=0.05, p95_seconds=0.04),
+        Traffic("reviews", "v1", 20, start, stop, error_ratio=0.002, p95_seconds=0.09, **spread),
+        Traffic("reviews", "v2", 4, canary_start, stop, error_ratio=0.002, p95_seconds=0.09, **spread),
+        Traffic("ratings", "v1", 20, start, stop, error_ratio=0.002, p95_seconds=0.04, **spread),
+        Traffic("ratings", "v2", 4, canary_start, stop, error_ratio=0.05, p95_seconds=0.04, **spread),
     ]
     by_source = [
         dataclasses.replace(t, p95_seconds=t.p95_seconds * 2, labels={"reporter": "source"}) for t in by_destination

@@ -31,6 +31,14 @@ class Traffic:
     p95_seconds: float = 0.1
     # Labels besides the preset's, e.g. Istio's reporter="source" on the caller's copy of each request.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Latencies spread as a lognormal of this sigma whose true P95 is `p95_seconds`, as real ones spread;
+    # None: in the two buckets that make histogram_quantile read `p95_seconds` exactly (for the tests).
+    sigma: float | None = None
+
+    def fractions(self) -> list[float]:
+        if self.sigma is None:
+            return bucket_fractions(self.p95_seconds)
+        return lognormal_fractions(self.p95_seconds, self.sigma)
 
 
 def bucket_fractions(p95_seconds: float) -> list[float]:
@@ -50,6 +58,16 @@ def bucket_fractions(p95_seconds: float) -> list[float]:
     r = (p95_seconds - lo) / (hi - lo)
     at_lo, at_hi = ((0.95 - r) / (1 - r), 1.0) if r <= 0.95 else (0.0, 0.95 / r)
     return [0.0] * (index - 1) + [at_lo, at_hi] + [1.0] * (len(BUCKETS) - index - 1)
+
+
+def lognormal_fractions(p95_seconds: float, sigma: float) -> list[float]:
+    """Cumulative share of requests at or under each bucket bound, for lognormal latencies whose true
+    95th percentile is `p95_seconds`."""
+    median = p95_seconds / math.exp(sigma * Z_95)
+    return [0.5 * (1 + math.erf(math.log(bound / median) / (sigma * math.sqrt(2)))) for bound in BUCKETS]
+
+
+Z_95 = 1.6448536269514722  # the standard normal's 95th percentile
 
 
 def openmetrics(traffic: Iterable[Traffic], preset: Preset) -> str:
@@ -95,7 +113,7 @@ def _duration_family(traffic: list[Traffic], c: Preset) -> Iterator[str]:
     name = c.duration_metric
     yield f"# TYPE {name} histogram"
     for t in traffic:
-        fractions = bucket_fractions(t.p95_seconds)
+        fractions = t.fractions()
         bounds = [*(f"{b / c.seconds_per_unit:g}" for b in BUCKETS), "+Inf"]
         for bound, fraction in zip(bounds, [*fractions, 1.0], strict=True):
             labels = _labels(c, t, le=bound)

@@ -36,6 +36,7 @@ CHECKS: tuple[Check, ...] = (
             exclusive_minimum=True,
             maximum=3600,
         ),
+        compared_in="p95_latency_vs_stable",
     ),
     Check(
         name="error_rate",
@@ -50,6 +51,7 @@ CHECKS: tuple[Check, ...] = (
             minimum=0,
             maximum=1,
         ),
+        compared_in="error_rate_vs_stable",
     ),
     Check(
         name="p95_latency_vs_stable",

@@ -139,6 +139,10 @@ class Check:
     gate: bool = False
     queries: Queries | None = None  # a user check's own; built-in checks read the families
     declared_unit: Unit | None = None  # a user value's unit
+    # An SLO check: the check that holds the canary to the stable on the same number. When the
+    # stable breaks the SLO too and that check does not find the canary worse, the breach is not
+    # the canary's doing (app/judge/judgment.py).
+    compared_in: str | None = None
 
     @property
     def source(self) -> str:

@@ -32,6 +32,12 @@ class Evidence:
     p_value: float | None  # of "the canary is worse than the limit allows"
     alpha: float
     pass_confidence: float
+    anytime: bool = False  # `low` holds at every look at data that only grow, not at this one alone
+
+    @property
+    def confidence_text(self) -> str:
+        """The fail side's confidence as a person reads it: 99.75%."""
+        return f"{(1 - self.alpha) * 100:.6g}% confidence"
 
 
 @dataclass(frozen=True)

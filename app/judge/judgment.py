@@ -6,8 +6,8 @@ into a verdict; what each check measures and how it decides is the check's own d
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from app.judge import statistical_rules, threshold_rules
@@ -22,25 +22,41 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "inconclusive"
 
 
+class Guarantee(StrEnum):
+    """Over what the chance of aborting a canary within its limits is held to alpha."""
+
+    # Every answer Argo may ever ask for, on the canary's data since it started (which only grows).
+    ANYTIME = "anytime"
+    # A run of `polls` answers, each on a sliding window, that aborts beyond `failure_limit` fails.
+    FIXED_POLLS = "fixed_polls"
+
+
 @dataclass(frozen=True)
 class Confidence:
     """How sure mode=statistical must be, for a whole AnalysisRun rather than one answer.
 
-    Argo asks `polls` times and aborts when more than `failure_limit` answers fail. With each
-    answer failing a healthy canary with probability at most a, the number of false fails N has
-    E[N] <= polls * a whatever the dependence between overlapping windows, so by Markov's
-    inequality P(N > failure_limit) <= polls * a / (failure_limit + 1). Setting that to `alpha`
-    and splitting it evenly over the checks that can fail gives each check its level.
+    `anytime`: the fail side of each check is an anytime-valid test (app/judge/sequential.py)
+    on data that only grows, so however many answers a run takes, a healthy canary is failed by
+    any of them with probability at most alpha; split evenly over the checks that can fail.
+
+    `fixed_polls`: Argo asks `polls` times and aborts when more than `failure_limit` answers
+    fail. With each answer failing a healthy canary with probability at most a, the number of
+    false fails N has E[N] <= polls * a whatever the dependence between overlapping windows, so
+    by Markov's inequality P(N > failure_limit) <= polls * a / (failure_limit + 1). Setting that
+    to `alpha` and splitting it over the checks gives each check its level per answer.
     """
 
     alpha: float = 0.01
     polls: int = 5
     failure_limit: int = 1
     pass_confidence: float = 0.6
+    guarantee: Guarantee = Guarantee.ANYTIME
 
     def levels(self, checks: Sequence[Check]) -> statistical_rules.Levels:
         # Point comparisons (a gate, a user's plain number) have no sampling error to budget for.
         can_fail = sum(1 for check in checks if check.method is not Method.POINT) or 1
+        if self.guarantee is Guarantee.ANYTIME:
+            return statistical_rules.Levels(self.alpha / can_fail, self.pass_confidence, anytime=True)
         per_answer = self.alpha * (self.failure_limit + 1) / self.polls
         return statistical_rules.Levels(per_answer / can_fail, self.pass_confidence)
 
@@ -76,10 +92,13 @@ def judge(
     """`limits` holds each check's limit by check name."""
     levels = confidence.levels(checks)
 
-    def classify(check: Check, limit: float) -> Finding:
+    def held(check: Check, limit: float, version: Observed, baseline: Observed) -> Finding:
         if mode is Mode.THRESHOLD:
-            return threshold_rules.classify(check, limit, canary, stable, window)
-        return statistical_rules.classify(check, limit, canary, stable, window, levels)
+            return threshold_rules.classify(check, limit, version, baseline, window)
+        return statistical_rules.classify(check, limit, version, baseline, window, levels)
+
+    def classify(check: Check, limit: float) -> Finding:
+        return held(check, limit, canary, stable)
 
     no_baseline = _no_baseline(checks, limits, stable, window)
     results: list[CheckResult] = []
@@ -106,7 +125,51 @@ def judge(
                 finding.evidence,
             )
         )
+    if mode is Mode.STATISTICAL:
+        results = [_not_the_canarys_breach(result, results, limits, stable, held) for result in results]
     return Judgment(_verdict(results), _reasons(results), tuple(results))
+
+
+def _not_the_canarys_breach(
+    result: CheckResult,
+    results: Sequence[CheckResult],
+    limits: Mapping[str, float],
+    stable: Observed,
+    classify: Callable[[Check, float, Observed, Observed], Finding],
+) -> CheckResult:
+    """A canary that breaks an SLO the stable breaks too, and is no worse than the stable, did not
+    cause the breach: aborting it would not end it (and would block the fix). Inconclusive, not
+    fail, and never a silent pass: a person decides."""
+    check = result.check
+    if result.outcome is not Outcome.FAIL or check.compared_in is None:
+        return result
+    comparison = next((r for r in results if r.check.name == check.compared_in), None)
+    if comparison is None or comparison.outcome not in (Outcome.PASS, Outcome.INCONCLUSIVE):
+        return result
+    stable_held = classify(check, limits[check.name], stable, {})
+    if stable_held.outcome is not Outcome.FAIL:
+        return result
+    reason = (
+        f"the service is out of its SLO already: {_breach(check, stable_held, result.stable)}; "
+        f"the canary's {format_value(result.canary, check.unit)} is no worse than the stable's "
+        f"({comparison.reason}), so it is not the cause and is not aborted for it"
+    )
+    return replace(result, outcome=Outcome.INCONCLUSIVE, reason=reason)
+
+
+def _breach(check: Check, stable_held: Finding, stable_value: float | None) -> str:
+    """How far the stable is out of the SLO, in the check's terms."""
+    shown = format_value(stable_value, check.unit)
+    evidence = stable_held.evidence
+    limit = format_value(stable_held.limit, check.unit)
+    if evidence is None or evidence.estimate is None:
+        return f"the stable's {check.title} {shown} breaks the SLO of {limit} too"
+    if check.statistic is Statistic.QUANTILE:
+        return (
+            f"the stable's {check.title} {shown} breaks the SLO of {limit} too (about "
+            f"{evidence.estimate:.1%} of its requests took longer, {evidence.limit:.0%} allowed)"
+        )
+    return f"the stable's {check.title} {shown} breaks the SLO of {limit} too"
 
 
 def _no_baseline(checks: Sequence[Check], limits: Mapping[str, float], stable: Observed, window: str) -> str | None:

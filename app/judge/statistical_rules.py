@@ -2,7 +2,12 @@
 
 `fail` only when the evidence says the canary is worse than the limit allows, at confidence
 1 - alpha; `pass` only when it says the canary is within the limit, at `pass_confidence`;
-otherwise `inconclusive`, with what would decide it. The tests are in `statistics.py`.
+otherwise `inconclusive`, with what would decide it. The tests are in `statistics.py` (one
+look) and `sequential.py` (any number of looks at data that only grows).
+
+Only the fail side spends alpha, so only it has two forms: `anytime` (the canary's data since
+it started, a bound that holds at every look) and fixed polls (a window, alpha split over the
+polls). A pass is a judgment at `pass_confidence` on the data in hand, the same in both.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.judge import statistics, threshold_rules
+from scipy import special
+
+from app.judge import sequential, shapes, statistics, threshold_rules
 from app.judge.checks import Check, Method, Observed, Statistic
 from app.judge.distributions import Histogram, NativeHistogram, Outcomes, on_shared_buckets
 from app.judge.findings import Evidence, Finding, Outcome
@@ -22,8 +29,34 @@ from app.promql import duration_seconds
 
 @dataclass(frozen=True)
 class Levels:
-    alpha: float  # per check and answer: the chance of failing a canary that is within its limit
+    # Per check: the chance of failing a canary within its limit, at any look when `anytime`,
+    # else per answer (the run's alpha split over its polls).
+    alpha: float
     pass_confidence: float
+    anytime: bool = False
+
+    @property
+    def fail_confidence(self) -> str:
+        """How the fail side's confidence reads in a reason."""
+        return f"{_conf(1 - self.alpha)} confidence{' at any look' if self.anytime else ''}"
+
+    def share_low(self, k: float, n: float) -> float:
+        """The share's lower bound a fail must clear."""
+        if self.anytime:
+            return sequential.share_lower_bound(k, n, self.alpha)
+        return statistics.share_lower_bound(k, n, 1 - self.alpha)
+
+    def share_high(self, k: float, n: float) -> float:
+        """The share's upper bound a fail must clear, when lower is worse."""
+        if self.anytime:
+            return sequential.share_upper_bound(k, n, self.alpha)
+        return statistics.share_upper_bound(k, n, 1 - self.alpha)
+
+    def share_p_value(self, k: float, n: float, limit: float) -> float:
+        """Of "the share is above `limit`"."""
+        if self.anytime:
+            return sequential.share_p_value(k, n, limit)
+        return statistics.binomial_p_value(k, n, limit)
 
 
 @dataclass(frozen=True)
@@ -61,92 +94,108 @@ def _has_data(data: Histogram | Outcomes | None) -> bool:
 def latency_slo(context: Context, measured: Histogram | NativeHistogram, _: object) -> Finding:
     """ "P95 <= 300 ms" is "at most 5 % of requests slower than 300 ms", judged on that share.
 
-    Exact when a bucket bound is the SLO; otherwise the share is bracketed by the neighbouring
-    bounds: fail needs the share over the next bound up, pass the share over the next bound
-    down."""
+    Exact when a bucket bound is the SLO; between two bounds the share is bounded by a model of
+    the shape inside the SLO's bucket (app/judge/shapes.py): a fail must clear the limit with the
+    fewest slower requests the model allows, a pass with the most."""
     check, slo, levels = context.check, context.limit, context.levels
     [canary] = on_shared_buckets(measured)
     assert check.quantile is not None
     allowed = 1 - check.quantile
-    below, above = _bracket(canary.bounds, slo)
+    slower = shapes.slower_than(canary, slo)
     n = canary.total
-    slower_at_least = canary.above(above) if above is not None else 0.0
-    slower_at_most = canary.above(below) if below is not None else n
-    low = statistics.share_lower_bound(slower_at_least, n, 1 - levels.alpha)
-    high = statistics.share_upper_bound(slower_at_most, n, levels.pass_confidence)
-    exact = below == above
-    estimate = slower_at_least / n if exact else None
+    low = levels.share_low(slower.low, n)
+    high = statistics.share_upper_bound(slower.high, n, levels.pass_confidence)
+    estimate = slower.estimate / n
     evidence = Evidence(
-        method="clopper-pearson",
+        method=f"{'e-process' if levels.anytime else 'clopper-pearson'}, {slower.model}",
         estimate=estimate,
         low=low,
         high=high,
         limit=allowed,
         unit=Unit.RATIO,
-        effect=None if estimate is None else estimate - allowed,
+        effect=estimate - allowed,
         effect_name=f"share over the SLO minus the {allowed:.0%} allowed",
-        p_value=statistics.binomial_p_value(slower_at_least, n, allowed),
+        p_value=levels.share_p_value(slower.low, n, allowed),
         alpha=levels.alpha,
         pass_confidence=levels.pass_confidence,
+        anytime=levels.anytime,
     )
     p_shown = format_value(check.value({check.source: measured}), check.unit)
     head = f"canary {check.title} {p_shown}"
     slo_text = format_value(slo, Unit.SECONDS)
-    if exact:
-        shares = f"{_pct(estimate)} of canary requests took longer than {slo_text}"
-    else:
-        shares = (
-            f"the SLO of {slo_text} lies between bucket bounds {_bound_text(below)} and {_bound_text(above)}: "
-            f"{_pct(slower_at_least / n)} of canary requests took longer than {_bound_text(above)} and "
-            f"{_pct(slower_at_most / n)} longer than {_bound_text(below)}"
-        )
+    shares = _slower_text(slower, slo_text)
     if low > allowed:
         reason = (
-            f"{head} exceeds the SLO of {slo_text}: {shares} "
-            f"(at least {_pct(low)} with {_conf(1 - levels.alpha)} confidence), more than the {allowed:.0%} allowed"
+            f"{head} exceeds the SLO of {slo_text}: {shares}; "
+            f"at least {_pct(low)} with {levels.fail_confidence}, more than the {allowed:.0%} allowed"
         )
         return Finding(Outcome.FAIL, slo, reason, evidence)
     if high <= allowed:
         reason = (
-            f"{head} is within the SLO of {slo_text}: {shares} "
-            f"(at most {_pct(high)} with {_conf(levels.pass_confidence)} confidence), under the {allowed:.0%} allowed"
+            f"{head} is within the SLO of {slo_text}: {shares}; "
+            f"at most {_pct(high)} with {_conf(levels.pass_confidence)} confidence, under the {allowed:.0%} allowed"
         )
         return Finding(Outcome.PASS, slo, reason, evidence)
-    if not exact and slower_at_least / n <= allowed < slower_at_most / n:
+    if slower.low / n <= allowed < slower.high / n and slower.model is not shapes.Model.EXACT:
         reason = (
             f"{head}: {shares}, so the buckets cannot tell whether more than {allowed:.0%} took longer than "
-            f"{slo_text}; set the SLO to a bucket bound or add a bucket at {slo_text}"
+            f"{slo_text}; {_exact_hint(slower, slo_text)}"
         )
         return Finding(Outcome.INCONCLUSIVE, slo, reason, evidence)
-    # Toward fail if even the share over the higher bound is above what is allowed, else toward pass.
-    if slower_at_least / n > allowed:
-        needed = _needed_for_share(slower_at_least / n, low, allowed, n)
+    # Toward fail if even the fewest slower requests the model allows are too many, else toward pass.
+    if slower.low / n > allowed:
+        needed = _needed_for_share(slower.low / n, low, allowed, n)
     else:
-        needed = _needed_for_share(slower_at_most / n, high, allowed, n)
-    more = _more(needed, canary.total, context.window)
+        needed = _needed_for_share(slower.high / n, high, allowed, n)
+    more = _more(needed, n, context.window)
     reason = f"{head}: {shares} ({_pct(low)} to {_pct(high)}), too close to the {allowed:.0%} allowed to tell; {more}"
     return Finding(Outcome.INCONCLUSIVE, slo, reason, evidence)
 
 
+def _slower_text(slower: shapes.SlowerThan, slo_text: str) -> str:
+    """How many canary requests took longer than the SLO, and how that was known."""
+    n = slower.total
+    if slower.model is shapes.Model.EXACT:
+        return f"{_pct(slower.estimate / n)} of canary requests took longer than {slo_text} (a bucket bound)"
+    between = f"{slo_text} lies between bucket bounds {_bound_text(slower.below)} and {_bound_text(slower.above)}"
+    if slower.model is shapes.Model.BRACKET:
+        return (
+            f"{between}: {_pct(slower.low / n)} of canary requests took longer than "
+            f"{_bound_text(slower.above)} and {_pct(slower.high / n)} longer than {_bound_text(slower.below)}"
+        )
+    return (
+        f"{between}; modelling the shape inside that bucket, about {_pct(slower.estimate / n)} of canary "
+        f"requests took longer than {slo_text} ({_pct(slower.low / n)} to {_pct(slower.high / n)} for any shape "
+        f"that does not turn inside it)"
+    )
+
+
+def _exact_hint(slower: shapes.SlowerThan, slo_text: str) -> str:
+    if slower.model is shapes.Model.BRACKET:
+        return f"set the SLO to a bucket bound or add a bucket at {slo_text}"
+    return f"a bucket bound at {slo_text} would count it exactly"
+
+
 def share_slo(context: Context, canary: Outcomes, _: object) -> Finding:
     """A share of the canary's requests (errors; a user check's events over trials) against a fixed
-    limit, with exact Clopper-Pearson bounds: at most the limit, or at least it when lower is worse."""
+    limit, with exact bounds (Clopper-Pearson; the beta-binomial e-process at any look): at most
+    the limit, or at least it when lower is worse."""
     check, limit, levels = context.check, context.limit, context.levels
     n, events, lower_is_worse = canary.total, canary.errors, check.bound.lower_is_worse
     rate = events / n
     # The worse side's bound must clear the limit at 1 - alpha to fail; the other, at pass_confidence, to pass.
     if lower_is_worse:
         low = statistics.share_lower_bound(events, n, levels.pass_confidence)
-        high = statistics.share_upper_bound(events, n, 1 - levels.alpha)
-        p_value = statistics.binomial_p_value(n - events, n, 1 - limit)
+        high = levels.share_high(events, n)
+        p_value = levels.share_p_value(n - events, n, 1 - limit)
         failed, passed = high < limit, low >= limit
     else:
-        low = statistics.share_lower_bound(events, n, 1 - levels.alpha)
+        low = levels.share_low(events, n)
         high = statistics.share_upper_bound(events, n, levels.pass_confidence)
-        p_value = statistics.binomial_p_value(events, n, limit)
+        p_value = levels.share_p_value(events, n, limit)
         failed, passed = low > limit, high <= limit
     evidence = Evidence(
-        method="clopper-pearson",
+        method="e-process" if levels.anytime else "clopper-pearson",
         estimate=rate,
         low=low,
         high=high,
@@ -157,6 +206,7 @@ def share_slo(context: Context, canary: Outcomes, _: object) -> Finding:
         p_value=p_value,
         alpha=levels.alpha,
         pass_confidence=levels.pass_confidence,
+        anytime=levels.anytime,
     )
     head = f"canary {check.title} {format_value(rate, Unit.RATIO)}"
     slo_text = f"the SLO of {format_value(limit, Unit.RATIO)}"
@@ -165,9 +215,7 @@ def share_slo(context: Context, canary: Outcomes, _: object) -> Finding:
     if failed:
         side = "at most" if lower_is_worse else "at least"
         verb = "falls short of" if lower_is_worse else "exceeds"
-        reason = (
-            f"{head} {verb} {slo_text}: {side} {_pct(fail_bound)} with {_conf(1 - levels.alpha)} confidence ({counts})"
-        )
+        reason = f"{head} {verb} {slo_text}: {side} {_pct(fail_bound)} with {levels.fail_confidence} ({counts})"
         return Finding(Outcome.FAIL, limit, reason, evidence)
     if passed:
         side = "at least" if lower_is_worse else "at most"
@@ -206,9 +254,16 @@ def latency_vs_stable(
     stable_counts = stable.coarsened(bounds).per_bucket()
     at_limit = statistics.brunner_munzel(statistics.scaled(bounds, stable_counts, factor), canary_counts)
     plain = statistics.brunner_munzel(stable_counts, canary_counts)
-    shift = statistics.latency_factor(bounds, canary_counts, stable_counts, 1 - levels.alpha, levels.pass_confidence)
+    p_value, fail_confidence = at_limit.p_value(), 1 - levels.alpha
+    if levels.anytime:
+        # The rank statistic is asymptotically normal in the canary's requests (the stable's add to
+        # its information as a harmonic mean does): its critical value becomes the mixture boundary's.
+        looked = canary.total * stable.total / (canary.total + stable.total)
+        fail_confidence = float(special.ndtr(sequential.normal_boundary(looked, levels.alpha)))
+        p_value = sequential.normal_p_value(-float(special.ndtri(p_value)), looked)
+    shift = statistics.latency_factor(bounds, canary_counts, stable_counts, fail_confidence, levels.pass_confidence)
     evidence = Evidence(
-        method="brunner-munzel",
+        method="brunner-munzel, anytime" if levels.anytime else "brunner-munzel",
         estimate=shift.estimate,
         low=shift.lower,
         high=shift.upper,
@@ -216,15 +271,16 @@ def latency_vs_stable(
         unit=Unit.FACTOR,
         effect=plain.effect,
         effect_name="probability a canary request is slower than a stable one (0.5: no difference)",
-        p_value=at_limit.p_value(),
+        p_value=p_value,
         alpha=levels.alpha,
         pass_confidence=levels.pass_confidence,
+        anytime=levels.anytime,
     )
     head = f"canary latency is {_factor(shift.estimate)} the stable's"
     tolerated = f"the tolerated {_factor(factor)}"
     if shift.lower > factor:
         reason = (
-            f"{head} (at least {_factor(shift.lower)} with {_conf(1 - levels.alpha)} confidence), beyond {tolerated}; "
+            f"{head} (at least {_factor(shift.lower)} with {levels.fail_confidence}), beyond {tolerated}; "
             f"a canary request is slower than a stable one {plain.effect:.0%} of the time"
         )
         return Finding(Outcome.FAIL, factor, reason, evidence)
@@ -243,16 +299,21 @@ def latency_vs_stable(
 
 def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Finding:
     """Is the canary's share (errors; a user check's events over trials) more than `limit` worse
-    than the stable's? Miettinen-Nurminen's score test on the difference, the worse way round."""
+    than the stable's? Miettinen-Nurminen's score test on the difference, the worse way round; at
+    any look, the canary's e-process held to the stable's own time-uniform bound plus the limit."""
     check, margin, levels = context.check, context.limit, context.levels
     worse, better = (stable, canary) if check.bound.lower_is_worse else (canary, stable)
     counts = (worse.errors, worse.total, better.errors, better.total)
     # Everything below is "how much worse the canary is", positive when it is worse.
-    low = statistics.difference_bound(*counts, 1 - levels.alpha, upper=False)
     high = statistics.difference_bound(*counts, levels.pass_confidence, upper=True)
     observed = worse.error_rate - better.error_rate
+    if levels.anytime:
+        low, p_value = _worse_than_stable_anytime(check, canary, stable, margin, levels.alpha)
+    else:
+        low = statistics.difference_bound(*counts, 1 - levels.alpha, upper=False)
+        p_value = statistics.difference_p_value(*counts, margin)
     evidence = Evidence(
-        method="miettinen-nurminen",
+        method="e-process against the stable's bound" if levels.anytime else "miettinen-nurminen",
         estimate=observed,
         low=low,
         high=high,
@@ -260,9 +321,10 @@ def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Fin
         unit=Unit.RATIO,
         effect=canary.error_rate / stable.error_rate if stable.error_rate > 0 else None,
         effect_name=f"canary {check.title} divided by the stable's",
-        p_value=statistics.difference_p_value(*counts, margin),
+        p_value=p_value,
         alpha=levels.alpha,
         pass_confidence=levels.pass_confidence,
+        anytime=levels.anytime,
     )
     head = (
         f"canary {check.title} {format_value(canary.error_rate, Unit.RATIO)} vs the stable's "
@@ -271,8 +333,8 @@ def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Fin
     tolerated = f"the tolerated {_points(margin)}"
     if low > margin:
         reason = (
-            f"{head}: {_points(observed)} worse (at least {_points(low)} with {_conf(1 - levels.alpha)} "
-            f"confidence), beyond {tolerated}"
+            f"{head}: {_points(observed)} worse (at least {_points(low)} with {levels.fail_confidence}), "
+            f"beyond {tolerated}"
         )
         return Finding(Outcome.FAIL, margin, reason, evidence)
     if high <= margin:
@@ -286,6 +348,29 @@ def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Fin
         f"{head}: between {_points(low)} and {_points(high)} worse, not shown within {tolerated} nor beyond it; {more}"
     )
     return Finding(Outcome.INCONCLUSIVE, margin, reason, evidence)
+
+
+# Of a comparison's alpha, the part spent on the stable's own bound: the stable serves many times
+# the canary's requests, so its bound is tight at a small share.
+STABLE_SHARE_OF_ALPHA = 0.2
+
+
+def _worse_than_stable_anytime(
+    check: Check, canary: Outcomes, stable: Outcomes, margin: float, alpha: float
+) -> tuple[float, float]:
+    """How much worse the canary's share is at least, at any look, and the p-value at the margin.
+
+    The stable's share lies under its time-uniform upper bound at every look but with probability
+    alpha_s; while it does, a canary within the margin has a share under that bound plus the
+    margin, which its e-process crosses with probability at most alpha - alpha_s (a union bound)."""
+
+    def bad(version: Outcomes) -> float:  # the requests that count against a version
+        return version.ok if check.bound.lower_is_worse else version.errors
+
+    stable_high = sequential.share_upper_bound(bad(stable), stable.total, alpha * STABLE_SHARE_OF_ALPHA)
+    canary_low = sequential.share_lower_bound(bad(canary), canary.total, alpha * (1 - STABLE_SHARE_OF_ALPHA))
+    p_value = sequential.share_p_value(bad(canary), canary.total, min(stable_high + margin, 1.0))
+    return canary_low - stable_high, p_value
 
 
 Rule = Callable[[Context, Histogram | Outcomes, Histogram | Outcomes | None], Finding]

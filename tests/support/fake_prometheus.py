@@ -13,6 +13,7 @@ from app.measurement import FAMILIES, Plan, Role
 from app.prometheus import Labels, Matrix, PrometheusError, Vector
 
 Distribution = Histogram | Outcomes | None
+START_QUERY = promql.CANARY_START_QUERY.split("{")[0]  # how the canary's start query begins
 
 
 def samples(version_label: str, version: str, measured: Distribution) -> list[tuple[Labels, float]]:
@@ -46,7 +47,10 @@ class FakePrometheus:
         delay: float = 0.0,
         failures: Mapping[Source, PrometheusError] | None = None,
         warnings: tuple[str, ...] = (),
+        canary_started: float | None = None,
     ) -> None:
+        """`canary_started`: what the canary's start query answers (unix time); None, no series then:
+        the canary has been there through the whole look-back."""
         calls = plan.calls()
         self.answers: dict[str, tuple[tuple[Labels, float], ...]] = {}
         if FAMILIES in calls:
@@ -60,6 +64,7 @@ class FakePrometheus:
             self.answers[query] = reading(observed[role].get(source), part)
         # The families are asked for in one query: one failing family fails it.
         self.failures = {calls[FAMILIES]: next(iter(failures.values()))} if failures else {}
+        self.canary_started = canary_started
         self.delay = delay
         self.warnings = warnings
         self.sent: list[str] = []
@@ -67,6 +72,8 @@ class FakePrometheus:
 
     async def query(self, query: str, at: float, timeout: float) -> Vector:
         await self._answer_time(query)
+        if query.startswith(START_QUERY):
+            return Vector(() if self.canary_started is None else (({}, self.canary_started),), self.warnings)
         return Vector(self.answers[query], self.warnings)
 
     async def query_range(self, query: str, start: float, end: float, step: float, timeout: float) -> Matrix:

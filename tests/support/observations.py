@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import stats
 
 from app.demo.traffic import BUCKETS, bucket_fractions
 from app.judge.checks import Observed, Source
@@ -15,6 +16,13 @@ def histogram(p95: float, count: float) -> Histogram:
     """`count` observations whose histogram_quantile(0.95) is `p95` (the demo traffic's shape)."""
     fractions = [*bucket_fractions(p95), 1.0]
     return Histogram.from_buckets(zip([*BUCKETS, float("inf")], (f * count for f in fractions), strict=True))
+
+
+def lognormal(p95: float, count: float, sigma: float = 0.5) -> Histogram:
+    """`count` observations spread as a lognormal whose true (not interpolated) P95 is `p95`."""
+    median = p95 / math.exp(sigma * 1.6448536269514722)
+    cumulative = [count * float(stats.lognorm.cdf(bound, sigma, scale=median)) for bound in BUCKETS]
+    return Histogram((*BUCKETS, math.inf), (*cumulative, count))
 
 
 def observed(requests: float | None = 1000, error_rate: float | None = 0.001, p95: float | None = 0.1) -> Observed:

@@ -10,6 +10,7 @@ from tests.support.presets import Workload, grpc, ingress_nginx, istio, linkerd,
 
 HISTORY_SECONDS = 25 * 60
 FUTURE_SECONDS = 15 * 60  # the tests evaluate at "now", a few minutes after the backfill
+CANARY_AGE_SECONDS = 10 * 60  # the canary's pods started this long before "now"; the stable serves the history
 
 
 @dataclass(frozen=True)
@@ -45,5 +46,6 @@ def workloads(exporter: Exporter, now: float) -> list[Workload]:
     for kind, (_, canary) in KINDS.items():
         service = f"{exporter.preset}-{kind}"
         out.append(Workload(service, exporter.stable, rps=30, error_ratio=0.005, client_error_ratio=0.02, **span))
-        out.append(Workload(service, exporter.canary, **{**span, "error_ratio": 0.005, **canary}))
+        since = {"start": now - CANARY_AGE_SECONDS}
+        out.append(Workload(service, exporter.canary, **{**span, **since, "error_ratio": 0.005, **canary}))
     return out

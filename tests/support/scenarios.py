@@ -9,6 +9,8 @@ from app.presets import Preset
 
 HISTORY_SECONDS = 3600
 FUTURE_SECONDS = 3600  # the suite evaluates at "now", so samples run past the end of the run
+# A canary's pods started this long before "now" (a rollout a few steps in); the stables serve the whole history.
+CANARY_AGE_SECONDS = 15 * 60
 
 DEFAULT_CONVENTIONS = Preset()
 CUSTOM = Preset(
@@ -27,6 +29,7 @@ class Version:
     client_error_ratio: float = 0.0
     p95_seconds: float = 0.1
     stopped_seconds_ago: float | None = None
+    started_seconds_ago: float | None = None  # default: CANARY_AGE_SECONDS for a canary, the history for a stable
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,12 @@ SCENARIOS = {
             Version(rps=10, error_ratio=0.001, p95_seconds=0.1),
         ),
         Scenario("no-canary", "inconclusive", None, HEALTHY_STABLE),
-        Scenario("low-traffic", "inconclusive", Version(rps=0.1, p95_seconds=0.12), HEALTHY_STABLE),
+        # About 36 requests since the canary started: under min_requests.
+        Scenario("low-traffic", "inconclusive", Version(rps=0.04, p95_seconds=0.12), HEALTHY_STABLE),
         Scenario(
             "stopped",
             "inconclusive",
-            Version(rps=2, p95_seconds=0.12, stopped_seconds_ago=1200),
+            Version(rps=2, p95_seconds=0.12, stopped_seconds_ago=1200, started_seconds_ago=HISTORY_SECONDS),
             HEALTHY_STABLE,
         ),
         # The series exist but carry no new requests: every rate is 0 and the ratios NaN.
@@ -121,12 +125,13 @@ def traffic(conventions: Preset, now: float) -> list[Traffic]:
             stop = now + FUTURE_SECONDS
             if version.stopped_seconds_ago is not None:
                 stop = now - version.stopped_seconds_ago
+            age = version.started_seconds_ago or (CANARY_AGE_SECONDS if name == "canary" else HISTORY_SECONDS)
             out.append(
                 Traffic(
                     scenario.service,
                     name,
                     version.rps,
-                    now - HISTORY_SECONDS,
+                    now - age,
                     stop,
                     error_ratio=version.error_ratio,
                     client_error_ratio=version.client_error_ratio,
