@@ -212,6 +212,14 @@ class BoundedH11Protocol(H11Protocol):
         else:
             self.socket_transport.close()
 
+    def shutdown(self) -> None:
+        """The server stopping: a lingering connection is answered already, and what its client still sends is
+        not worth waiting for."""
+        if self.lingering:
+            self.socket_transport.close()
+            return
+        super().shutdown()
+
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes that are not HTTP (or headers beyond max_header_bytes), in JSON."""
         self._answer_and_close(400, "bad_request", msg)

@@ -305,6 +305,19 @@ def test_a_client_that_floods_is_cut_off_after_the_lingering_bytes(server: Analy
     assert sent > LINGER_BYTES
 
 
+def test_a_lingering_connection_does_not_hold_up_the_servers_stop(
+    start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPrometheus
+) -> None:
+    stopping = start_analyzer(prometheus_url=recorder.url)
+    with connect(stopping) as sock:
+        sock.sendall(post_head(content_length=HUGE_BODY_BYTES) + b"x" * 1024)
+        assert error_of(read_until_closed(sock))[0] == 413  # answered; the server lingers, the client stays
+        started = time.monotonic()
+        stopping.stop()
+        stopped = time.monotonic() - started
+    assert stopped < LINGER_SECONDS * 0.75, f"stopped after {stopped:.2f} s"  # not at the lingering bound
+
+
 def test_connections_beyond_the_limit_are_refused_at_once(
     start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPrometheus
 ) -> None:
