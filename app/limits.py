@@ -6,7 +6,8 @@ Two layers, because uvicorn calls the app only once a request's headers are in:
   with a size limit (enforced while it streams in, whatever Content-Length says) and a deadline.
 - `BoundedH11Protocol`, uvicorn's h11 protocol with what it lacks: a deadline for the request line and
   headers (uvicorn only times out idle kept-alive connections, so a client that sends a header byte now
-  and then holds a connection forever), a cap on open connections, and JSON for its own 400.
+  and then holds a connection forever), a cap on open connections, JSON for its own 400, and a lingering
+  close (as nginx's) for a client that may still be sending when it is answered.
 
 `server_options` gives uvicorn both, with the settings: `canary-analyzer serve`, the demo and the tests'
 servers all start uvicorn with it.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import h11
 import structlog
@@ -30,6 +31,14 @@ from app.middleware import error_body, send_error
 from app.settings import Settings
 
 log = structlog.get_logger("canary_analyzer.access")
+
+# A lingering close, as nginx's: a connection answered while its client may still be sending (headers past
+# their limit or deadline, a body refused or late) is half-closed after the answer, and what the client still
+# sends is read and dropped before the connection is closed. Closed with bytes unread, the kernel sends RST
+# instead of FIN, and the RST can destroy the answer before the client has read it. Bounded in time and in
+# bytes, so a client that never stops sending cannot hold the connection.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 class BodyTooLarge(Exception):
@@ -136,32 +145,80 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return receive_replayed
 
 
+class ClosingTransport:
+    """The connection's transport as uvicorn sees it: its `close` is the protocol's, which may linger (uvicorn
+    closes after a 413 or 408 it did not write itself), and a lingering connection is closing."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: BoundedH11Protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        self._protocol.close_connection()
+
+    def is_closing(self) -> bool:
+        return self._protocol.lingering or self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class BoundedH11Protocol(H11Protocol):
     """One connection. The class attributes are set from the settings by `bounded_protocol`."""
 
     header_timeout_seconds: ClassVar[float]
     max_connections: ClassVar[int]
+    socket_transport: asyncio.Transport  # the connection's own; uvicorn holds it as a ClosingTransport
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_deadline: asyncio.TimerHandle | None = None
+        self.linger_deadline: asyncio.TimerHandle | None = None
+        self.lingered_bytes = 0
+
+    @property
+    def lingering(self) -> bool:
+        return self.linger_deadline is not None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        self.socket_transport = transport
+        super().connection_made(cast(asyncio.Transport, ClosingTransport(transport, self)))
         if len(self.connections) > self.max_connections:
-            # Closed at once, so the file descriptor is back before the next accept.
+            # Answered and closed at once (lingering only while the client still sends, within the bounds), so the
+            # file descriptor is soon back. Until it is, the connection counts against the cap.
             log.warning("connection refused", reason="too many connections", limit=self.max_connections)
             self._answer_and_close(503, "too_many_connections", f"at most {self.max_connections} connections")
             return
         self._watch_headers()  # a connection that never sends a byte must not stay either
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            self._drop(data)
+            return
         super().data_received(data)
         self._watch_headers()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_header_deadline()
+        if self.linger_deadline is not None:
+            self.linger_deadline.cancel()  # stays set: the connection is done with, never read again
         super().connection_lost(exc)
+
+    def close_connection(self) -> None:
+        """Every close uvicorn makes. One whose request body was not read to its end (a 413, a 408, an error) is
+        likely to meet more of it: that one lingers; the others (idle, answered in full) close at once."""
+        if self.conn.their_state is h11.SEND_BODY:
+            self._linger()
+        else:
+            self.socket_transport.close()
+
+    def shutdown(self) -> None:
+        """The server stopping: a lingering connection is answered already, and what its client still sends is
+        not worth waiting for."""
+        if self.lingering:
+            self.socket_transport.close()
+            return
+        super().shutdown()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes that are not HTTP (or headers beyond max_header_bytes), in JSON."""
@@ -202,7 +259,27 @@ class BoundedH11Protocol(H11Protocol):
             "connection: close\r\n\r\n"
         )
         self.transport.write(head.encode() + body)
-        self.transport.close()
+        # A client past the header limit is mid-request, a slow one may finish it, and one over the connection
+        # cap has likely sent its request already: each may still be sending.
+        self._linger()
+
+    def _linger(self) -> None:
+        """Half-closes after the answer and drops what still comes, until the client closes (EOF: asyncio then
+        closes the transport) or LINGER_SECONDS or LINGER_BYTES run out."""
+        transport = self.socket_transport
+        if self.lingering or transport.is_closing():
+            return
+        self._stop_header_deadline()
+        self._unset_keepalive_if_required()
+        if transport.can_write_eof():
+            transport.write_eof()  # FIN once the answer is sent: the client reads it to its end
+        self.flow.resume_reading()  # uvicorn pauses reading while a body waits for the app
+        self.linger_deadline = self.loop.call_later(LINGER_SECONDS, transport.close)
+
+    def _drop(self, data: bytes) -> None:
+        self.lingered_bytes += len(data)
+        if self.lingered_bytes > LINGER_BYTES:
+            self.socket_transport.close()
 
 
 def bounded_protocol(settings: Settings) -> type[BoundedH11Protocol]:

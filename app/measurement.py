@@ -148,7 +148,7 @@ def _observed(plan: Plan, samples: Mapping[str | ReadingKey, Iterable[tuple[Labe
     for source, series in _by_family(plan, samples.get(FAMILIES, ())).items():
         for role, measured in distributions(plan, source, series).items():
             observed[role][source] = measured
-    numbers = {key: _scalar(samples.get(key, ())) for key in plan.readings}
+    numbers = {key: _scalar(samples.get(key, ()), query) for key, query in plan.readings.items()}
     for source, role, _ in plan.readings:
         observed[role][source] = _reading(numbers, source, role)
     return observed
@@ -165,7 +165,7 @@ def _by_family(plan: Plan, samples: Iterable[tuple[Labels, Value]]) -> dict[Sour
     return by_family
 
 
-def _scalar(samples: Iterable[tuple[Labels, Value]]) -> float | None:
+def _scalar(samples: Iterable[tuple[Labels, Value]], query: str) -> float | None:
     """A user check's query must give one number, or nothing (no data)."""
     samples = list(samples)
     if len(samples) > 1:
@@ -174,10 +174,24 @@ def _scalar(samples: Iterable[tuple[Labels, Value]]) -> float | None:
         )
     if not samples:
         return None
-    value = samples[0][1]
+    labels, value = samples[0]
+    _held_to_fixed_labels(labels, query)
     if isinstance(value, NativeSample):
         raise _shape("a check's query gave a native histogram, not a number")
     return None if math.isnan(value) else value
+
+
+def _held_to_fixed_labels(labels: Labels, query: str) -> None:
+    """A check's series may carry only labels its query fixes with `=`, as `sum` or `sum by (version)` leave
+    them: any other label (`pod`, `instance`) was not aggregated away, or was added on the way (a federation
+    layer), and the number may be one of several."""
+    fixed = promql.fixed_labels(query)
+    loose = sorted(name for name, value in labels.items() if value not in fixed.get(name, ()))
+    if loose:
+        raise _shape(
+            f"a check's series carries labels its query does not fix with =: {', '.join(loose)} in {dict(labels)}"
+            " (aggregate them away: sum, max)"
+        )
 
 
 def _reading(numbers: Mapping[ReadingKey, float | None], source: str, role: Role) -> Measured | None:
@@ -198,6 +212,8 @@ def distributions(
     plan: Plan, source: Source, samples: Iterable[tuple[Labels, Value]]
 ) -> dict[Role, Histogram | NativeHistogram | Outcomes | None]:
     """Per version, the family's distribution; None for a version without series."""
+    samples = list(samples)
+    _held_to_grouping(plan, source, samples)
     role_of = {version: role for role, version in plan.versions.items()}
     grouped: dict[Role, list[tuple[Labels, Value]]] = {role: [] for role in Role}
     for labels, value in samples:
@@ -212,6 +228,37 @@ def distributions(
     else:
         parse = functools.partial(_histogram, seconds_per_unit=plan.seconds_per_unit)
     return {role: parse(series) if series else None for role, series in grouped.items()}
+
+
+def _grouping(plan: Plan, source: Source) -> tuple[str, ...]:
+    """The labels a family's query groups by (app/promql.py), the version last."""
+    if source is Source.REQUESTS:
+        return (promql.OUTCOME_LABEL, plan.version_label)
+    return (plan.version_label,) if plan.native else ("le", plan.version_label)
+
+
+def _held_to_grouping(plan: Plan, source: Source, samples: Iterable[tuple[Labels, Value]]) -> None:
+    """Refuses what the query's `sum by` cannot have answered: a label it does not group by, or one group
+    answered twice (a proxy or federation layer that merges answers without deduplicating them): summed,
+    either would be counted twice. A version label may be absent: the empty version (Prometheus drops empty
+    labels). A series missing another of the labels is left to the parsers, which say what it lacks."""
+    grouping = _grouping(plan, source)
+    expected = ", ".join(grouping)
+    seen: set[tuple[str, ...]] = set()
+    for labels, _ in samples:
+        unexpected = sorted(set(labels) - set(grouping))
+        if unexpected:
+            raise _shape(
+                f"{source} series carry labels the query does not group by ({expected}):"
+                f" {', '.join(unexpected)} in {dict(labels)}"
+            )
+        if any(name not in labels for name in grouping[:-1]):
+            continue
+        key = tuple(labels.get(name, "") for name in grouping)
+        if key in seen:
+            group = ", ".join(f'{name}="{value}"' for name, value in zip(grouping, key, strict=True))
+            raise _shape(f"{source} series repeated: {group} answered more than once, where ({expected}) is unique")
+        seen.add(key)
 
 
 def _count(value: Value) -> float:

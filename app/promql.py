@@ -6,6 +6,7 @@ so no input can change a query's structure.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import string
@@ -19,6 +20,8 @@ LABEL_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,253}$")
 # A PromQL duration: one or more number+unit pairs, largest unit first (Prometheus' own rule).
 DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 _UNIT_SECONDS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+# A matcher that fixes a label to one value: name="value" (`!=`, `=~` and `!~` do not match it).
+EQUALITY_MATCHER = re.compile(r'\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
 
 
 def duration_seconds(text: str) -> float:
@@ -150,6 +153,21 @@ def user_query(template: str, preset: Preset, service: str, version: str, window
         "window": _window(window),
     }
     return string.Template(template).substitute(values)
+
+
+def fixed_labels(query: str) -> dict[str, set[str]]:
+    """The labels a query's equality matchers fix, each with the values it is fixed to: all the labels an
+    aggregation of it can leave on a series without splitting the number it asks for (`sum by (version)` over
+    `version="v2"`). A value in an escape JSON does not share (`\\x41`) is left out: such a label is not taken
+    to be fixed."""
+    fixed: dict[str, set[str]] = {}
+    for name, quoted in EQUALITY_MATCHER.findall(query):
+        try:
+            value = json.loads(f'"{quoted}"')
+        except ValueError:
+            continue
+        fixed.setdefault(name, set()).add(value)
+    return fixed
 
 
 def escape_regex(value: str) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from app.limits import LINGER_BYTES, LINGER_SECONDS
 from tests.support.exposition import samples, value
 from tests.support.processes import open_file_descriptors, peak_resident_kib, reset_peak_resident, resident_kib
 from tests.support.recorder import RecordingPrometheus
@@ -30,6 +31,10 @@ SLOW_CLIENTS = 200
 # Descriptors the server may open meanwhile for itself (a connection to Prometheus, a log rotation).
 FD_SLACK = 5
 MAX_CONNECTIONS = 20
+# More than the server reads at once (asyncio: 256 KiB), so that bytes wait unread when it answers; less than
+# it drops while lingering.
+UNREAD_BYTES = 600 * 1024
+REPEATS = 50
 
 
 @pytest.fixture(scope="module")
@@ -224,6 +229,95 @@ def test_headers_beyond_their_limit_are_a_json_400(server: AnalyzerServer) -> No
     assert refused(server, "bad_request") == counted + 1
 
 
+def headers_in_lines(sock: socket.socket) -> None:
+    """40 KiB of headers that never end, a line at a time, past the 16 KiB limit."""
+    sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+    for _ in range(40):
+        sock.sendall(b"X-Padding: " + b"p" * 1000 + b"\r\n")
+
+
+def headers_in_one_piece(sock: socket.socket) -> None:
+    sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * UNREAD_BYTES)
+
+
+def body_declared_too_large(sock: socket.socket) -> None:
+    """Refused at its headers (413): the body that follows is never read by the app."""
+    sock.sendall(post_head(content_length=HUGE_BODY_BYTES) + b"x" * UNREAD_BYTES)
+
+
+ANSWERED_MID_REQUEST = {
+    "headers-in-lines": (headers_in_lines, 400, "bad_request"),
+    "headers-in-one-piece": (headers_in_one_piece, 400, "bad_request"),
+    "body-declared-too-large": (body_declared_too_large, 413, "content_too_large"),
+}
+
+
+@pytest.mark.parametrize("case", ANSWERED_MID_REQUEST)
+def test_an_answer_to_a_client_still_sending_arrives_every_time(server: AnalyzerServer, case: str) -> None:
+    """Closed with the client's bytes unread, the server's kernel answers RST instead of FIN, and the RST can
+    destroy the answer before the client has read it (CI once saw `Connection reset by peer` here): the server
+    half-closes after answering and drops what still comes, as nginx's lingering close does."""
+    send, status, error = ANSWERED_MID_REQUEST[case]
+    for attempt in range(REPEATS):
+        with connect(server) as sock:
+            with contextlib.suppress(OSError):  # the server may stop reading: what the test wants
+                send(sock)
+            raw = read_until_closed(sock)
+        answered, _, body = error_of(raw)
+        assert (answered, body["error"]) == (status, error), f"attempt {attempt}"
+
+
+def answered_then_still_open(server: AnalyzerServer) -> socket.socket:
+    """A connection answered 400 for its headers, which the server has half-closed and lingers on."""
+    sock = connect(server)
+    sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"p" * (20 * 1024))
+    status, _, _ = error_of(read_until_closed(sock))  # the answer, then the end of what the server sends
+    assert status == 400
+    return sock
+
+
+def test_a_client_that_keeps_sending_is_cut_off_after_the_lingering_time(server: AnalyzerServer) -> None:
+    baseline = settled_descriptors(server)
+    counted = refused(server, "bad_request")
+    with answered_then_still_open(server) as sock:
+        started, cut_off = time.monotonic(), None
+        while cut_off is None and time.monotonic() - started < LINGER_SECONDS + GRACE_SECONDS:
+            try:
+                sock.send(b"x" * 100)  # slowly, never closing
+            except OSError:  # reset: the server closed
+                cut_off = time.monotonic() - started
+            time.sleep(0.05)
+    assert cut_off is not None, "still open"
+    assert LINGER_SECONDS * 0.8 < cut_off < LINGER_SECONDS + GRACE_SECONDS, f"cut off after {cut_off:.2f} s"
+    assert refused(server, "bad_request") == counted + 1
+    assert wait_until(lambda: open_file_descriptors(server.pid) <= baseline + FD_SLACK, timeout=5)
+
+
+def test_a_client_that_floods_is_cut_off_after_the_lingering_bytes(server: AnalyzerServer) -> None:
+    with answered_then_still_open(server) as sock:
+        started, sent, cut_off = time.monotonic(), 0, False
+        try:
+            while time.monotonic() - started < LINGER_SECONDS / 2:
+                sent += sock.send(b"x" * 65536)
+        except OSError:  # reset: the server closed
+            cut_off = True
+    assert cut_off, f"still open after {sent:,} bytes"
+    assert sent > LINGER_BYTES
+
+
+def test_a_lingering_connection_does_not_hold_up_the_servers_stop(
+    start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPrometheus
+) -> None:
+    stopping = start_analyzer(prometheus_url=recorder.url)
+    with connect(stopping) as sock:
+        sock.sendall(post_head(content_length=HUGE_BODY_BYTES) + b"x" * 1024)
+        assert error_of(read_until_closed(sock))[0] == 413  # answered; the server lingers, the client stays
+        started = time.monotonic()
+        stopping.stop()
+        stopped = time.monotonic() - started
+    assert stopped < LINGER_SECONDS * 0.75, f"stopped after {stopped:.2f} s"  # not at the lingering bound
+
+
 def test_connections_beyond_the_limit_are_refused_at_once(
     start_analyzer: Callable[..., AnalyzerServer], recorder: RecordingPrometheus
 ) -> None:
@@ -234,6 +328,7 @@ def test_connections_beyond_the_limit_are_refused_at_once(
         assert wait_until(lambda: open_file_descriptors(server.pid) >= baseline + MAX_CONNECTIONS, timeout=5)
         for _ in range(10):
             with connect(server) as extra:
+                extra.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")  # as a client does at once
                 status, _, body = error_of(read_until_closed(extra))
             assert (status, body["error"]) == (503, "too_many_connections")
         assert open_file_descriptors(server.pid) <= baseline + MAX_CONNECTIONS + FD_SLACK

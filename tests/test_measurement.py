@@ -11,7 +11,7 @@ from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Reading, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.measurement import FAMILIES, Plan, Role, distributions, measure, measure_range
-from app.presets import Preset
+from app.presets import PRESETS, Preset
 from app.prometheus import Cause, PrometheusError
 from tests.support import business
 from tests.support.fake_prometheus import FakePrometheus
@@ -71,6 +71,75 @@ def test_unexpected_shapes_are_bad_responses(source: Source, samples: list, phra
         distributions(PLAN, source, samples)
     assert caught.value.cause is Cause.BAD_RESPONSE
     assert phrase in caught.value.detail
+
+
+NATIVE_PLAN = Plan.build(CHECKS, Preset(latency_histogram="native"), "checkout", VERSIONS, "5m")
+CANARY_BUCKETS = [({"version": "v2.0.1", "le": "0.1"}, 80.0), ({"version": "v2.0.1", "le": "+Inf"}, 100.0)]
+
+
+@pytest.mark.parametrize(
+    ("plan", "source", "samples", "phrase"),
+    [
+        (
+            PLAN,
+            Source.LATENCY,
+            [*CANARY_BUCKETS, ({"version": "v2.0.1", "le": "0.1"}, 80.0)],
+            'repeated: le="0.1", version="v2.0.1" answered more than once, where (le, version) is unique',
+        ),
+        (
+            PLAN,
+            Source.LATENCY,
+            [({"version": "v2.0.1", "le": "+Inf", "instance": "eu-1"}, 100.0)],
+            "labels the query does not group by (le, version): instance in",
+        ),
+        (
+            PLAN,
+            Source.REQUESTS,
+            [({"version": "v2.0.0", "outcome": "ok"}, 990.0), ({"version": "v2.0.0", "outcome": "ok"}, 990.0)],
+            'repeated: outcome="ok", version="v2.0.0" answered more than once, where (outcome, version) is unique',
+        ),
+        (
+            PLAN,
+            Source.REQUESTS,
+            [({"version": "v2.0.0", "outcome": "ok", "le": "+Inf", "replica": "b"}, 990.0)],
+            "labels the query does not group by (outcome, version): le, replica in",
+        ),
+        (
+            NATIVE_PLAN,
+            Source.LATENCY,
+            [({"version": "v2.0.1", "le": "+Inf"}, 100.0)],
+            "labels the query does not group by (version): le in",
+        ),
+    ],
+    ids=["doubled-le-version", "extra-label", "repeated-outcome-version", "extra-labels-on-counts", "native-le"],
+)
+def test_series_not_shaped_as_the_query_groups_them_are_bad_responses(
+    plan: Plan, source: Source, samples: list, phrase: str
+) -> None:
+    """What a proxy or federation layer that merges answers without deduplicating them would hand on: summed,
+    it would be counted twice."""
+    with pytest.raises(PrometheusError) as caught:
+        distributions(plan, source, samples)
+    assert caught.value.cause is Cause.BAD_RESPONSE
+    assert phrase in caught.value.detail
+
+
+def test_each_group_once_per_version_is_judged() -> None:
+    """The control: the same bound or outcome for both versions is no repeat."""
+    stable_buckets = [({**labels, "version": "v2.0.0"}, count) for labels, count in CANARY_BUCKETS]
+    by_role = distributions(PLAN, Source.LATENCY, [*CANARY_BUCKETS, *stable_buckets])
+    assert by_role[Role.CANARY] == by_role[Role.STABLE] == Histogram.from_buckets([(0.1, 80), (math.inf, 100)])
+
+
+def test_an_empty_version_is_a_missing_version_label_and_is_held_to_the_grouping_too() -> None:
+    """ingress-nginx: a request routed to the stable carries no canary label at all."""
+    preset = PRESETS["ingress-nginx"]
+    plan = Plan.build(CHECKS, preset, "shop", {Role.CANARY: "shop-canary-80", Role.STABLE: ""}, "5m")
+    stable = [({"outcome": "ok"}, 990.0), ({"outcome": "error"}, 10.0)]
+    assert distributions(plan, Source.REQUESTS, stable)[Role.STABLE] == Outcomes(ok=990, errors=10)
+    with pytest.raises(PrometheusError) as caught:
+        distributions(plan, Source.REQUESTS, [*stable, ({"outcome": "ok"}, 990.0)])
+    assert f'outcome="ok", {preset.version_label}="" answered more than once' in caught.value.detail
 
 
 async def test_measure_asks_for_every_family_in_one_query() -> None:
@@ -159,6 +228,12 @@ async def test_a_counter_that_never_moved_counted_no_events() -> None:
     ("changes", "phrase"),
     [
         ({(LAG.source, Role.CANARY, "value"): (({"pod": "a"}, 1.0), ({"pod": "b"}, 2.0))}, "2 series, not one"),
+        ({(LAG.source, Role.CANARY, "value"): (({}, 45.0), ({}, 45.0))}, "2 series, not one: [{}, {}]"),
+        ({(LAG.source, Role.CANARY, "value"): (({"pod": "a"}, 1.0),)}, "labels its query does not fix with =: pod"),
+        (
+            {(CONVERSION.source, Role.CANARY, "trials"): (({"version": "v2.0.0"}, 100.0),)},  # the stable's
+            "labels its query does not fix with =: version",
+        ),
         ({(CONVERSION.source, Role.STABLE, "events"): (({}, 101.0),)}, "101 events in 100 trials"),
         ({(CONVERSION.source, Role.STABLE, "events"): (({}, -1.0),)}, "-1 events in 100 trials"),
     ],
@@ -173,3 +248,10 @@ async def test_a_user_checks_nan_is_no_data() -> None:
     fake = answered({(LAG.source, Role.CANARY, "value"): (({}, math.nan),)})
     measurement = await measure(SHOP_PLAN, fake, at=1_700_000_000, budget=1)
     assert measurement.observed[Role.CANARY][LAG.source] is None
+
+
+async def test_a_user_checks_series_may_keep_the_labels_its_query_fixes() -> None:
+    """`sum by (service, version)` over `service="checkout",version="v2.0.1"` leaves just those."""
+    fake = answered({(LAG.source, Role.CANARY, "value"): (({"service": "checkout", "version": "v2.0.1"}, 45.0),)})
+    measurement = await measure(SHOP_PLAN, fake, at=1_700_000_000, budget=1)
+    assert measurement.observed[Role.CANARY][LAG.source] == Reading(45.0)

@@ -128,3 +128,23 @@ def test_an_empty_stable_only_where_the_preset_allows_it() -> None:
         promql.family_query(Source.REQUESTS, PRESETS["default"], "shop", ["canary", ""], "5m")
     with pytest.raises(ValueError):
         promql.expression(BY_NAME["error_rate"], nginx, "", "canary", "5m")  # never an empty service
+
+
+@pytest.mark.parametrize(
+    ("query", "fixed"),
+    [
+        ('sum(increase(orders_total{service="checkout",version="v2.0.1"}[5m]))', {"service", "version"}),
+        ('sum by (version) (x{version = "v2", pod!="a", zone=~"eu.*", host!~"b"})', {"version"}),  # = only
+        ('sum(a{version="v2"}) / sum(b{reporter="destination", version="v2"})', {"version", "reporter"}),
+        ('sum(x{path="/a\\"b"})', {"path"}),
+        ('sum(x{path="\\x41"})', set()),  # an escape JSON does not share: not taken to be fixed
+        ('label_replace(x, "dst", "$1", "src", "(.*)") == 1', set()),
+    ],
+)
+def test_the_labels_a_query_fixes_are_read_from_its_equality_matchers(query: str, fixed: set[str]) -> None:
+    assert set(promql.fixed_labels(query)) == fixed
+
+
+def test_fixed_labels_keep_every_value_they_are_fixed_to() -> None:
+    query = 'sum(a{version="v2",path="/a\\"b"}) or sum(b{version="v3"})'
+    assert promql.fixed_labels(query) == {"version": {"v2", "v3"}, "path": {'/a"b'}}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 import httpx
+import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
@@ -142,7 +143,7 @@ def test_echoed_credentials_never_reach_answers_pages_logs_or_spans(
         assert_clean(text, case, where)
 
 
-def _everything_shown(client: TestClient) -> dict[str, httpx.Response]:
+def _everything_shown(client: TestClient) -> dict[str, httpx2.Response]:  # TestClient's own
     query = {"service": "checkout"}
     return {
         "JSON": client.get("/analyze", params=query),

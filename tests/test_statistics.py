@@ -51,10 +51,19 @@ def test_fractional_counts_lie_between_their_neighbours() -> None:
 # --- two proportions ---------------------------------------------------------------------
 
 
+# No events in either version: the oracle itself divides 0 by 0 (statsmodels' ratio p1 / p2, which the
+# difference test does not use) and numpy warns. Filtered for that case and that module only: our code's
+# own warnings still fail it.
+ORACLE_DIVIDES_ZERO_BY_ZERO = pytest.mark.filterwarnings(
+    "ignore:invalid value encountered in scalar divide:RuntimeWarning:statsmodels.stats.proportion"
+)
+
+
 @pytest.mark.parametrize(
     ("x1", "n1", "x2", "n2", "margin"),
     [(18, 450, 100, 10000, 0.005), (36, 154, 12, 77, 0.01), (3, 600, 12, 6000, 0.005), (0, 80, 5, 4000, 0.005),
-     (0, 80, 0, 4000, 0.005), (30, 600, 300, 6000, 0.0), (40, 500, 45, 900, -0.01)],
+     pytest.param(0, 80, 0, 4000, 0.005, marks=ORACLE_DIVIDES_ZERO_BY_ZERO),
+     (30, 600, 300, 6000, 0.0), (40, 500, 45, 900, -0.01)],
 )  # fmt: skip
 def test_difference_score_is_miettinen_nurminen(x1: int, n1: int, x2: int, n2: int, margin: float) -> None:
     theirs = proportion.test_proportions_2indep(

@@ -14,6 +14,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -29,7 +30,8 @@ class Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        self.query = form.get("query", [""])[0]
         # The analyzer hanging up on a body it will not read is what it should do.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.server.owner.reply(self)
@@ -87,6 +89,15 @@ def json_reply(status: int, body: dict) -> Reply:
     def reply(handler: Handler) -> None:
         handler.start(status, {"Content-Type": "application/json", "Content-Length": str(len(encoded))})
         handler.wfile.write(encoded)
+
+    return reply
+
+
+def answer_by_query(answer: Callable[[str], dict]) -> Reply:
+    """Answers each query with the API answer `answer(the PromQL)` makes of it."""
+
+    def reply(handler: Handler) -> None:
+        json_reply(200, answer(handler.query))(handler)
 
     return reply
 
