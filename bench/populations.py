@@ -45,6 +45,9 @@ EXTRA_ERROR_SHARE = 0.03  # an `errors` canary's 5xx share is the stable's plus 
 
 WINDOW_SECONDS = 300.0  # the shipped templates' `window` argument: window_counts()' default
 STABLE_HISTORY_SECONDS = 3600.0
+# Prometheus' instant-vector lookback: a series is present at a moment if it has a sample this
+# long before it, or less.
+LOOKBACK_SECONDS = 300.0
 SCRAPE_INTERVALS = (15.0, 30.0, 60.0)
 
 CANARY_RPS_RANGE = (0.1, 40.0)  # log-uniform
@@ -403,6 +406,25 @@ def counts_since(traffic: CaseTraffic, version: str, start: float, at: float) ->
         requests_by_status={status: int(delta(values)) for status, values in counters.requests.items()},
         latency_sum=float(delta(counters.latency_sum)),
     )
+
+
+def last_moment_without_series(
+    traffic: CaseTraffic, version: str, at: float, step_seconds: float = 60.0, look_back_seconds: float = 86400.0
+) -> float | None:
+    """The last step (a multiple of `step_seconds` of unix time, within (at - look_back, at]) at
+    which `version` had no series, as a Prometheus subquery `[1d:1m]` sees it: present at a step
+    when it has a sample in the LOOKBACK_SECONDS before it, (step - 5m, step]. None when it was
+    present at every step. For a canary this is where its data begin: its pods' counters start
+    at zero at their first scrape, so what they hold since then is all they ever served."""
+    counters = traffic.versions.get(version)
+    steps = np.arange(math.floor(at / step_seconds), math.floor((at - look_back_seconds) / step_seconds), -1)
+    steps = steps * step_seconds
+    if counters is None:
+        return float(steps[0])
+    newest = np.searchsorted(counters.times, steps, side="right")
+    oldest = np.searchsorted(counters.times, steps - LOOKBACK_SECONDS, side="right")
+    absent = np.flatnonzero(newest == oldest)
+    return float(steps[absent[0]]) if len(absent) else None
 
 
 def true_bucket_probabilities(case: Case, version: str, at: float) -> np.ndarray:
