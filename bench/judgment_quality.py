@@ -1,11 +1,15 @@
 """Verdict quality: how often healthy, slow, erroring and thin canaries are aborted, paused or promoted.
 
-Synthesises a population of canary/stable pairs whose truth is known (bench/populations.py),
-backfills them into a real Prometheus with promtool, starts the analyzer in front of it, and
-asks `POST /analyze` at each of a case's five polls as the shipped AnalysisTemplate does.
-Argo's limits then turn the five verdicts into the rollout's outcome.
+Synthesises a population of canaries whose truth is known (bench/populations.py), backfills
+them into a real Prometheus with promtool, starts the analyzer in front of it, and asks
+`POST /analyze` at each of a case's polls as an AnalysisTemplate makes Argo ask: the shipped
+step template (a `count` of polls), or the background template (no count: measured until the
+rollout ends, here after 30 or 60 measurements). Argo's limits then turn the verdicts into the
+rollout's outcome.
 
-    .venv/bin/python bench/judgment_quality.py [--cases N] [--seed S] [--modes M ...] [--markdown]
+    .venv/bin/python bench/judgment_quality.py [--template step|background] [--measurements N ...]
+        [--population rollouts|first-release] [--ages fresh warm] [--cases N] [--seed S]
+        [--modes M ...] [--markdown] [--smoke]
 """
 
 from __future__ import annotations
@@ -13,15 +17,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import json
 import math
+import re
+import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -32,25 +40,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed
 from bench.populations import (
+    AGES,
     CANARY,
     CLASSES,
     DURATION_METRIC,
-    INITIAL_DELAY_SECONDS,
+    ERRORS,
+    HEALTHY,
     LE_LABELS,
-    POLL_INTERVAL_SECONDS,
-    POLLS,
+    P95_BANDS,
     REQUESTS_METRIC,
     SERVICE_LABEL,
+    SLOW,
     STABLE,
+    STABLE_HISTORY_SECONDS,
     STATUS_LABEL,
     THIN,
     TRAFFIC_BANDS,
     VERSION_LABEL,
-    VERSIONS,
-    WINDOW_SECONDS,
     Case,
     CaseTraffic,
+    Schedule,
+    counts_since,
+    first_release_population,
+    last_moment_without_series,
     openmetrics,
+    p95_band,
     population,
     sample_count,
     slos,
@@ -61,36 +75,118 @@ from bench.populations import (
 from tests.support.servers import AnalyzerServer
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = ROOT / "analysis_templates" / "analysis-template.yaml"
-DEFAULT_CASES_PER_CLASS = 250
+TEMPLATES = {
+    "step": ROOT / "analysis_templates" / "analysis-template.yaml",
+    "background": ROOT / "analysis_templates" / "background-analysis-template.yaml",
+}
+TEMPLATE = TEMPLATES["step"]
+# The background template as announced, for as long as it is not in analysis_templates/ on this
+# branch: read only when that file is missing (the runner says so). Delete once it has landed.
+ANNOUNCED_BACKGROUND_TEMPLATE = """
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata:
+  name: canary-analyzer-background
+spec:
+  args:
+    - name: service
+    - name: canary
+    - name: stable
+    - name: analyzer-url
+      value: http://canary-analyzer.canary-analyzer.svc.cluster.local:8080
+    - name: window
+      value: 5m
+  metrics:
+    - name: canary-analysis
+      interval: 1m
+      failureLimit: 0
+      consecutiveErrorLimit: 10
+      successCondition: result.verdict != "fail"
+      failureCondition: result.verdict == "fail"
+      provider:
+        web:
+          method: POST
+          url: "{{args.analyzer-url}}/analyze"
+          timeoutSeconds: 10
+          jsonBody:
+            service: "{{args.service}}"
+            canary: "{{args.canary}}"
+            stable: "{{args.stable}}"
+            window: "{{args.window}}"
+"""
+ROLLOUTS, FIRST_RELEASE_POPULATION = "rollouts", "first-release"
+POPULATIONS = (ROLLOUTS, FIRST_RELEASE_POPULATION)
+# A background run ends with its rollout: after this many measurements (each reported apart).
+DEFAULT_MEASUREMENTS_UNTIL_STOP = (30, 60)
+# Cases per class (a first-release population draws as many cases as the four classes hold):
+# what a default run measures in under 15 minutes on the project's standard machine.
+DEFAULT_CASES_PER_CLASS = {"step": 250, "background": 100}
 SMOKE_CASES_PER_CLASS = 5
 DEFAULT_CONCURRENCY = 8  # enough to keep two cores busy; more only queues inside Prometheus
+DEFAULT_CONSECUTIVE_ERROR_LIMIT = 4  # Argo's, when a template leaves it out
 ERROR_RETRY_SECONDS = 10.0  # Argo measures again this soon after an Error, whatever `interval` says
-THIN_RPS = 0.15  # below this a canary should never be passed or failed
-# The oldest poll lies this far back, so every `at` is in the past and each case has its hour of stable history.
-HISTORY_START_SECONDS = 3 * 3600
-SPREAD_SECONDS = 3600.0
+THIN_RPS = 0.15  # below this a canary should never be passed or failed on a 5m window
+SPREAD_SECONDS = 3600.0  # the cases' first polls are spread over this much time
+# Between the last poll and now: every `at` is in the past, with room for Argo's Error retries.
+NEWEST_POLL_AGE_SECONDS = 600.0
+MIN_HISTORY_START_SECONDS = 3 * 3600  # the oldest sample is at least this far back (as it always was)
+VERIFY_POLLS_PER_CASE = 5  # of a verified case's polls, this many (first, last and between) are checked
 
 SUCCESSFUL, FAILED, INCONCLUSIVE, ERROR = "Successful", "Failed", "Inconclusive", "Error"
 ABORTED, PAUSED, PROMOTED = "aborted", "paused", "promoted"
 OUTCOME_OF_PHASE = {FAILED: ABORTED, ERROR: ABORTED, INCONCLUSIVE: PAUSED, SUCCESSFUL: PROMOTED}
-PHASE_OF_VERDICT = {"pass": SUCCESSFUL, "fail": FAILED}
-OUTCOME_HEADERS = ["class", "canary traffic", "mode", "N", "% aborted", "% paused", "% promoted"]
+OUTCOMES = (ABORTED, PAUSED, PROMOTED)
 THRESHOLD_MODE = "threshold"  # the service's behaviour before it had modes: the fixed rules
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
-    """How the shipped AnalysisTemplate measures: Argo's schedule and limits, and the request body."""
+    """How an AnalysisTemplate makes Argo measure: the schedule, the limits, what each verdict
+    counts as, and the request body the template sends (its `jsonBody`, arguments unfilled)."""
 
     initial_delay: float
     interval: float
-    count: int
-    failure_limit: int
+    count: int | None  # None: no end (a background run), measured until the rollout stops it
+    failure_limit: int  # -1: not applicable (Argo allows it with a consecutiveSuccessLimit)
     inconclusive_limit: int
     consecutive_error_limit: int
+    consecutive_success_limit: int | None  # Argo >= 1.8; None or 0: not applicable
+    phase_of_verdict: dict[str, str]  # pass / fail / inconclusive -> the measurement's phase
     timeout: float
     window: str
+    json_body: dict[str, object] = dataclasses.field(default_factory=dict)
+    arg_defaults: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def background(self) -> bool:
+        return self.count is None
+
+    def schedule(self, measurements_until_stop: int | None = None) -> Schedule:
+        """The polls a case needs: `count` of them, or for a background run as many as the
+        longest rollout lets it take."""
+        if self.count is not None and measurements_until_stop is not None:
+            raise ValueError("a run with a count ends at its count, not when the rollout stops it")
+        if self.count is None and measurements_until_stop is None:
+            raise ValueError("a background run (no count) needs the measurements taken until the rollout stops it")
+        measurements = self.count if self.count is not None else measurements_until_stop
+        assert measurements is not None
+        return Schedule(self.initial_delay, self.interval, measurements)
+
+    def describe(self) -> str:
+        limits = [
+            f"initialDelay {self.initial_delay:g}s",
+            f"interval {self.interval:g}s",
+            f"count {self.count}" if self.count is not None else "no count",
+            f"failureLimit {self.failure_limit}",
+            f"inconclusiveLimit {self.inconclusive_limit}",
+            f"consecutiveErrorLimit {self.consecutive_error_limit}",
+        ]
+        if self.consecutive_success_limit:
+            limits.append(f"consecutiveSuccessLimit {self.consecutive_success_limit}")
+        verdicts = ", ".join(f"{verdict} {self.phase_of_verdict[verdict]}" for verdict in VERDICTS)
+        return f"{', '.join(limits)}; {verdicts}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,67 +215,398 @@ class CaseRun:
         return [m for m in self.measurements if m.phase != ERROR]
 
 
-# --- the template and Argo's rules -------------------------------------------------------------
+# --- the template ----------------------------------------------------------------------------------
 
 
 def load_policy(template: Path = TEMPLATE) -> Policy:
-    spec = yaml.safe_load(template.read_text())["spec"]
+    """The first metric of an AnalysisTemplate, read the way Argo reads it (its defaults where
+    the template leaves a field out)."""
+    return policy_from_template(yaml.safe_load(template.read_text()))
+
+
+def load_named_policy(kind: str, path: Path | None = None) -> Policy:
+    """`step` or `background`: the template in analysis_templates/, or the one at `path`. The
+    background template is read from the bench's copy of its announced values until it lands."""
+    path = path or TEMPLATES[kind]
+    if path.exists():
+        return load_policy(path)
+    if kind == "background" and path == TEMPLATES["background"]:
+        print(
+            f"{path.relative_to(ROOT)} is not on this branch yet: reading the announced values "
+            "(ANNOUNCED_BACKGROUND_TEMPLATE in bench/judgment_quality.py)",
+            file=sys.stderr,
+        )
+        return policy_from_template(yaml.safe_load(ANNOUNCED_BACKGROUND_TEMPLATE))
+    raise SystemExit(f"no template at {path}")
+
+
+def policy_from_template(document: dict) -> Policy:
+    spec = document["spec"]
     metric = spec["metrics"][0]
-    window = next(arg.get("value", "5m") for arg in spec["args"] if arg["name"] == "window")
+    arg_defaults = {arg["name"]: str(arg["value"]) for arg in spec.get("args", []) if "value" in arg}
+    web = metric["provider"]["web"]
     return Policy(
         initial_delay=_duration_seconds(metric.get("initialDelay", "0s")),
-        interval=_duration_seconds(metric["interval"]),
-        count=int(metric["count"]),
+        interval=_duration_seconds(metric.get("interval", "0s")),
+        count=_effective_count(metric),
         failure_limit=int(metric.get("failureLimit", 0)),
         inconclusive_limit=int(metric.get("inconclusiveLimit", 0)),
-        consecutive_error_limit=int(metric.get("consecutiveErrorLimit", 4)),
-        timeout=float(metric["provider"]["web"].get("timeoutSeconds", 10)),
-        window=window,
+        consecutive_error_limit=int(metric.get("consecutiveErrorLimit", DEFAULT_CONSECUTIVE_ERROR_LIMIT)),
+        consecutive_success_limit=_optional_int(metric.get("consecutiveSuccessLimit")),
+        phase_of_verdict=phase_of_verdict(metric.get("successCondition"), metric.get("failureCondition")),
+        timeout=float(web.get("timeoutSeconds", 10)),
+        window=arg_defaults.get("window", "5m"),
+        json_body=dict(web.get("jsonBody") or {}),
+        arg_defaults=arg_defaults,
     )
 
 
+def _effective_count(metric: dict) -> int | None:
+    """Argo's EffectiveCount: unset (or 0) with an interval means no end; without one, 1."""
+    count = _optional_int(metric.get("count"))
+    if count:
+        return count
+    return None if metric.get("interval") else 1
+
+
+def _optional_int(value: object) -> int | None:
+    return None if value is None else int(str(value))
+
+
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
 def _duration_seconds(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]]
+    """A Go duration as Argo's fields take them: `90s`, `2m`, `1m30s`."""
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
 
 
-def check_policy_matches_population(policy: Policy) -> None:
-    """The population holds data for five polls a minute apart, the first two minutes after the analysis
-    starts, over a 5m window; say so if the template changed."""
-    expected = (INITIAL_DELAY_SECONDS, POLLS, POLL_INTERVAL_SECONDS, WINDOW_SECONDS)
-    actual = (policy.initial_delay, policy.count, policy.interval, _duration_seconds(policy.window))
-    if actual != expected:
-        raise SystemExit(
-            f"the template measures {actual} (initialDelay, count, interval, window), "
-            f"the population is built for {expected}"
-        )
+ARGUMENT = re.compile(r"\{\{\s*args\.([A-Za-z0-9_.-]+)\s*\}\}")
 
 
-def argo_phase(measurements: Sequence[Measurement], policy: Policy) -> tuple[str, int]:
-    """The metric's phase and how many measurements Argo takes to reach it: the first limit that
-    trips ends the metric; `count` measurements (Errors not counted) with none tripped is Successful."""
-    failed = inconclusive = consecutive_errors = counted = 0
+def request_body(case: Case, policy: Policy, mode: str | None) -> dict[str, object]:
+    """What the template sends for this case: its jsonBody, the arguments filled as a Rollout
+    fills them (the case's service and versions, the template's defaults for the rest), with the
+    case's SLOs and, for a service that has modes, the mode."""
+    args = {**policy.arg_defaults, "service": case.service, "canary": CANARY, "stable": STABLE}
+    body = {key: _filled(value, args) for key, value in policy.json_body.items()}
+    body.update(slos(case))
+    if mode is not None:
+        body["mode"] = mode
+    return body
+
+
+def _filled(value: object, args: dict[str, str]) -> object:
+    if not isinstance(value, str):
+        return value
+
+    def argument(match: re.Match[str]) -> str:
+        if match.group(1) not in args:
+            raise SystemExit(f"the template's jsonBody needs the argument {match.group(1)!r}, which has no value")
+        return args[match.group(1)]
+
+    return ARGUMENT.sub(argument, value)
+
+
+# --- what a verdict counts as ---------------------------------------------------------------------
+
+VERDICTS = ("pass", "fail", "inconclusive")
+# Any other verdict: Argo evaluates the same conditions on it, so it gets a phase of its own.
+OTHER_VERDICT = "(other)"
+# The conditions on the analyzer's answer this bench can evaluate: `result.verdict` compared with
+# one of its verdicts, == or !=. Anything else is refused rather than guessed at.
+CONDITION = re.compile(r'result\.verdict\s*(==|!=)\s*"(pass|fail|inconclusive)"')
+
+
+def verdicts_meeting(condition: str) -> frozenset[str]:
+    """The verdicts (OTHER_VERDICT standing for any other) for which a supported condition holds."""
+    match = CONDITION.fullmatch(condition.strip())
+    if match is None:
+        raise ValueError(f"unsupported condition {condition!r}: only result.verdict == or != a verdict in quotes")
+    operator, value = match.groups()
+    return frozenset(v for v in (*VERDICTS, OTHER_VERDICT) if (v == value) == (operator == "=="))
+
+
+def phase_of_verdict(success_condition: str | None, failure_condition: str | None) -> dict[str, str]:
+    """Each verdict's measurement phase, by Argo's rule (utils/evaluate.EvaluateResult): with
+    neither condition every answer is Successful; a missing condition is the other's negation;
+    Failed wins over Successful; a verdict that meets neither condition is Inconclusive."""
+    every = frozenset((*VERDICTS, OTHER_VERDICT))
+    if not success_condition and not failure_condition:
+        return dict.fromkeys(every, SUCCESSFUL)
+    if success_condition and failure_condition:
+        successful, failed = verdicts_meeting(success_condition), verdicts_meeting(failure_condition)
+    elif success_condition:
+        successful = verdicts_meeting(success_condition)
+        failed = every - successful
+    else:
+        assert failure_condition is not None
+        failed = verdicts_meeting(failure_condition)
+        successful = every - failed
+
+    def phase(verdict: str) -> str:
+        if verdict in failed:
+            return FAILED
+        return SUCCESSFUL if verdict in successful else INCONCLUSIVE
+
+    return {verdict: phase(verdict) for verdict in (*VERDICTS, OTHER_VERDICT)}
+
+
+# --- Argo's rules ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseReached:
+    """Where a metric ended: its phase, how many measurements Argo took to get there (Errors
+    included), and when the last of them was taken (for a stopped run: the last before the stop)."""
+
+    phase: str
+    measurements: int
+    at: float
+
+    def minutes_after(self, run_start: float) -> float:
+        return (self.at - run_start) / 60.0
+
+
+def argo_phase(
+    measurements: Sequence[Measurement], policy: Policy, measurements_until_stop: int | None = None
+) -> PhaseReached:
+    """The metric's phase as Argo (v1.9, analysis/analysis.go) assesses it after each measurement.
+
+    The first limit that trips ends the metric: failed > failureLimit (unless it is -1),
+    inconclusive > inconclusiveLimit, consecutive errors > consecutiveErrorLimit. Then
+    consecutiveSuccessLimit Successful measurements in a row (any other outcome, an Error
+    too, resets the streak) end it Successful. A run with a count ends at `count` counted
+    measurements (Errors do not count): Successful, or, with a consecutiveSuccessLimit not
+    reached, Inconclusive (Failed when failureLimit is -1). A run without a count is stopped
+    when the rollout ends, here after `measurements_until_stop` counted measurements, and a
+    stopped run is Successful unless a limit tripped first.
+    """
+    reached = phase_so_far(measurements, policy, measurements_until_stop)
+    if reached is None:
+        raise ValueError("the measurements end before Argo would have stopped")
+    return reached
+
+
+def phase_so_far(
+    measurements: Sequence[Measurement], policy: Policy, measurements_until_stop: int | None = None
+) -> PhaseReached | None:
+    """argo_phase(), or None while Argo would still be measuring after these measurements."""
+    if (policy.count is None) == (measurements_until_stop is None):
+        raise ValueError("measurements_until_stop is for a run without a count, and such a run needs it")
+    tally = _Tally()
     for taken, measurement in enumerate(measurements, start=1):
-        if measurement.phase == ERROR:
-            consecutive_errors += 1
-        else:
-            consecutive_errors = 0
-            counted += 1
-            failed += measurement.phase == FAILED
-            inconclusive += measurement.phase == INCONCLUSIVE
-        if failed > policy.failure_limit:
-            return FAILED, taken
-        if inconclusive > policy.inconclusive_limit:
-            return INCONCLUSIVE, taken
-        if consecutive_errors > policy.consecutive_error_limit:
-            return ERROR, taken
-        if counted >= policy.count:
-            return SUCCESSFUL, taken
-    raise ValueError("the measurements end before Argo would have stopped")
+        tally.add(measurement.phase)
+        phase = _limit_tripped(tally, policy) or _ended(tally, policy, measurements_until_stop)
+        if phase is not None:
+            return PhaseReached(phase, taken, measurement.at)
+    return None
 
 
-def outcome(run: CaseRun, policy: Policy) -> str:
-    return OUTCOME_OF_PHASE[argo_phase(run.measurements, policy)[0]]
+@dataclasses.dataclass
+class _Tally:
+    """Argo's MetricResult counters."""
+
+    counted: int = 0  # Argo's `count`: every measurement but Errors
+    failed: int = 0
+    inconclusive: int = 0
+    consecutive_errors: int = 0
+    consecutive_successes: int = 0
+
+    def add(self, phase: str) -> None:
+        if phase == ERROR:
+            self.consecutive_errors += 1
+            self.consecutive_successes = 0
+            return
+        self.counted += 1
+        self.consecutive_errors = 0
+        self.failed += phase == FAILED
+        self.inconclusive += phase == INCONCLUSIVE
+        self.consecutive_successes = self.consecutive_successes + 1 if phase == SUCCESSFUL else 0
+
+
+def _limit_tripped(tally: _Tally, policy: Policy) -> str | None:
+    # In Argo's order: a later limit's phase overrides an earlier one's.
+    phase = None
+    if policy.failure_limit >= 0 and tally.failed > policy.failure_limit:
+        phase = FAILED
+    if tally.inconclusive > policy.inconclusive_limit:
+        phase = INCONCLUSIVE
+    if tally.consecutive_errors > policy.consecutive_error_limit:
+        phase = ERROR
+    return phase
+
+
+def _ended(tally: _Tally, policy: Policy, measurements_until_stop: int | None) -> str | None:
+    streak = policy.consecutive_success_limit
+    if streak and tally.consecutive_successes >= streak:
+        return SUCCESSFUL
+    if policy.count is not None and tally.counted >= policy.count:
+        if streak:
+            return INCONCLUSIVE if policy.failure_limit >= 0 else FAILED
+        return SUCCESSFUL
+    if measurements_until_stop is not None and tally.counted >= measurements_until_stop:
+        return SUCCESSFUL  # stopped with the rollout, no limit tripped
+    return None
+
+
+def outcome(run: CaseRun, policy: Policy, measurements_until_stop: int | None = None) -> str:
+    return OUTCOME_OF_PHASE[argo_phase(run.measurements, policy, measurements_until_stop).phase]
+
+
+def keep_measuring(measurements: Sequence[Measurement], policy: Policy, measurements_until_stop: int | None) -> bool:
+    """Whether the bench takes another measurement of a case. A run with a count is measured to
+    its count as if no limit tripped, so that per-poll rates cover every case (argo_phase() takes
+    only what Argo would have); a background run only while Argo would measure it, up to the
+    longest rollout: after an abort, the rest of an hour's polls would cost most of the run and
+    tell nothing."""
+    if policy.count is None:
+        return phase_so_far(measurements, policy, measurements_until_stop) is None
+    tally = _Tally()
+    for measurement in measurements:
+        tally.add(measurement.phase)
+    return tally.counted < policy.count and tally.consecutive_errors <= policy.consecutive_error_limit
+
+
+def next_poll(measurement: Measurement, policy: Policy) -> float:
+    """When Argo measures next: `interval` later, or ERROR_RETRY_SECONDS after an Error."""
+    return measurement.at + (ERROR_RETRY_SECONDS if measurement.phase == ERROR else policy.interval)
+
+
+# --- what a run replays ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """What a run replays: the template's policy, when the rollout stops a background run (each
+    length reported apart; none for a run with a count), which population, which canary ages."""
+
+    policy: Policy
+    population: str = ROLLOUTS
+    measurements_until_stop: tuple[int, ...] = ()
+    ages: tuple[str, ...] = AGES
+
+    def __post_init__(self) -> None:
+        if self.population not in POPULATIONS:
+            raise ValueError(f"no population {self.population!r}: {POPULATIONS}")
+        if self.policy.background and not self.measurements_until_stop:
+            raise ValueError("a background run (no count) needs the measurements after which the rollout stops it")
+        if not self.policy.background and self.measurements_until_stop:
+            raise ValueError(f"the run ends at the template's count ({self.policy.count}), not when the rollout stops")
+
+    @property
+    def run_lengths(self) -> tuple[int | None, ...]:
+        """The `measurements_until_stop` of each report: None alone for a run with a count."""
+        return self.measurements_until_stop or (None,)
+
+    @property
+    def longest(self) -> int | None:
+        return max(self.measurements_until_stop) if self.measurements_until_stop else None
+
+    def schedule(self) -> Schedule:
+        return self.policy.schedule(self.longest)
+
+    def cases(self, cases_per_class: int, seed: int, start: float) -> list[Case]:
+        """The population on the template's schedule; a first-release population as many cases
+        as the rollouts' four classes hold."""
+        if self.population == FIRST_RELEASE_POPULATION:
+            total = cases_per_class * len(CLASSES)
+            return first_release_population(total, seed, start, SPREAD_SECONDS, self.schedule(), self.ages)
+        return population(cases_per_class, seed, start, SPREAD_SECONDS, self.schedule(), self.ages)
+
+    def history_seconds(self) -> float:
+        """How far before now the population starts: an hour of stable history, the first polls'
+        spread and the longest run all lie in the past, with room for Argo's Error retries."""
+        schedule = self.schedule()
+        run = schedule.interval * (schedule.measurements - 1)
+        needed = STABLE_HISTORY_SECONDS + 60.0 + SPREAD_SECONDS + run + NEWEST_POLL_AGE_SECONDS
+        return max(MIN_HISTORY_START_SECONDS, needed)
+
+    def group_headers(self) -> list[str]:
+        first = "class" if self.population == ROLLOUTS else "true P95 / SLO"
+        return [first, "canary traffic", "age"]
+
+    def group_of(self, case: Case) -> tuple[str, str, str]:
+        """The report row a case falls in: its truth, its canary's traffic band and age."""
+        return (self.truth_of(case), traffic_band(case), case.age)
+
+    def groups(self) -> list[tuple[str, str, str]]:
+        return [(truth, band, age) for truth in self.truths() for band in bands_of(truth) for age in self.ages]
+
+    def groups_of(self, runs: Iterable[CaseRun]) -> list[tuple[str, str, str]]:
+        """The report's rows, in order, that hold any of these runs."""
+        present = {self.group_of(run.case) for run in runs}
+        return [group for group in self.groups() if group in present]
+
+    def truth_of(self, case: Case) -> str:
+        """A rollout's class, or a first release's band of true P95 / SLO."""
+        return case.case_class if self.population == ROLLOUTS else _p95_band(case)
+
+    def truths(self) -> list[str]:
+        return list(CLASSES) if self.population == ROLLOUTS else [name for name, _ in P95_BANDS]
+
+    def describe(self, measurements_until_stop: int | None) -> str:
+        kind = "first releases, no stable" if self.population == FIRST_RELEASE_POPULATION else "rollouts"
+        run = (
+            f"stopped after {measurements_until_stop} measurements"
+            if measurements_until_stop is not None
+            else f"{self.policy.count} measurements"
+        )
+        return f"{kind}, canaries {'/'.join(self.ages)}, {run}"
+
+
+@functools.cache
+def _p95_band(case: Case) -> str:
+    return p95_band(case)  # a bisection on the exact CDF: once per case
+
+
+def bands_of(truth: str) -> list[str]:
+    return [THIN] if truth == THIN else [b for b in TRAFFIC_BANDS if b != THIN]
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that say what is replayed, the same for this runner and the in-process one."""
+    parser.add_argument("--template", choices=sorted(TEMPLATES), default="step", help="which shipped template")
+    parser.add_argument("--template-file", type=Path, help="read this AnalysisTemplate instead")
+    parser.add_argument(
+        "--measurements",
+        type=int,
+        nargs="+",
+        help="background runs (no count): the rollout stops the run after this many measurements; "
+        f"each reported apart (default {' '.join(map(str, DEFAULT_MEASUREMENTS_UNTIL_STOP))})",
+    )
+    parser.add_argument("--population", choices=POPULATIONS, default=ROLLOUTS)
+    parser.add_argument("--ages", nargs="+", choices=AGES, default=list(AGES), help="canary ages, taking turns")
+    parser.add_argument("--cases", type=int, help="cases per class (default: what runs in under 15 minutes)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_CASES_PER_CLASS} cases per class")
+    parser.add_argument("--markdown", action="store_true", help="Markdown tables, for bench/README.md")
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    policy = load_named_policy(args.template, args.template_file)
+    if policy.background:
+        stops = tuple(sorted(set(args.measurements or DEFAULT_MEASUREMENTS_UNTIL_STOP)))
+    elif args.measurements:
+        raise SystemExit(f"--measurements is for a background template (no count); this one has count {policy.count}")
+    else:
+        stops = ()
+    return Study(policy, args.population, stops, tuple(dict.fromkeys(args.ages)))
+
+
+def cases_per_class(args: argparse.Namespace, study: Study) -> int:
+    if args.smoke:
+        return SMOKE_CASES_PER_CLASS
+    return args.cases or DEFAULT_CASES_PER_CLASS["background" if study.policy.background else "step"]
+
+
+def history_start(study: Study, now: float) -> float:
+    """The population's start: whole minutes, far enough back that every poll is in the past."""
+    return math.floor(now / 60) * 60 - study.history_seconds()
 
 
 # --- the service's modes -----------------------------------------------------------------------
@@ -241,34 +668,20 @@ def rfc3339(t: float) -> str:
 class Measurer:
     """Asks the service as the template does, at most `concurrency` requests in flight."""
 
-    def __init__(self, client: httpx.AsyncClient, url: str, policy: Policy, concurrency: int, expected: int) -> None:
-        self.client, self.url, self.policy = client, url, policy
+    def __init__(self, client: httpx.AsyncClient, url: str, study: Study, concurrency: int, expected: int) -> None:
+        self.client, self.url, self.study, self.policy = client, url, study, study.policy
         self.semaphore = asyncio.Semaphore(concurrency)
         self.expected, self.sent = expected, 0
 
     async def run_case(self, case: Case, mode: Mode) -> CaseRun:
-        """All of a case's measurements on Argo's schedule. It goes on after a limit trips (Argo
-        would stop) so that per-poll rates cover every case; argo_phase() uses only what Argo takes."""
-        body = {
-            "service": case.service,
-            "canary": CANARY,
-            "stable": STABLE,
-            "window": self.policy.window,
-            **slos(case),
-        }
-        if mode.sent is not None:
-            body["mode"] = mode.sent
+        """A case's measurements on Argo's schedule, as keep_measuring() says."""
+        body = request_body(case, self.policy, mode.sent)
         measurements: list[Measurement] = []
-        at, counted, consecutive_errors = case.polls[0], 0, 0
-        while counted < self.policy.count and consecutive_errors <= self.policy.consecutive_error_limit:
+        at = case.polls[0]
+        while keep_measuring(measurements, self.policy, self.study.longest):
             measurement = await self.measure({**body, "at": rfc3339(at)}, at)
             measurements.append(measurement)
-            if measurement.phase == ERROR:
-                consecutive_errors += 1
-                at += ERROR_RETRY_SECONDS
-            else:
-                consecutive_errors, counted = 0, counted + 1
-                at += self.policy.interval
+            at = next_poll(measurement, self.policy)
         return CaseRun(case, mode.label, tuple(measurements))
 
     async def measure(self, body: dict, at: float) -> Measurement:
@@ -287,7 +700,7 @@ class Measurer:
         except (ValueError, KeyError, TypeError):
             # Released Argo versions count a 2xx that is not a JSON verdict as Successful.
             return Measurement(at, SUCCESSFUL, None, "2xx without a JSON verdict")
-        return Measurement(at, PHASE_OF_VERDICT.get(verdict, INCONCLUSIVE), verdict, failed_checks=_failed(answer))
+        return measurement_of(at, verdict, self.policy, _failed(answer))
 
     def _count_one(self) -> None:
         self.sent += 1
@@ -296,17 +709,26 @@ class Measurer:
             print(f"  {self.sent}/~{self.expected} analyses", file=sys.stderr, flush=True)
 
 
+def measurement_of(at: float, verdict: str, policy: Policy, failed_checks: tuple[str, ...] = ()) -> Measurement:
+    """A verdict as Argo records it: the phase the template's conditions give it."""
+    if verdict in VERDICTS:
+        return Measurement(at, policy.phase_of_verdict[verdict], verdict, failed_checks=failed_checks)
+    phase = policy.phase_of_verdict[OTHER_VERDICT]
+    return Measurement(at, phase, verdict, f"unknown verdict {verdict!r}", failed_checks)
+
+
 def _failed(answer: dict) -> tuple[str, ...]:
     """Names of the checks the answer failed (the response's `checks`; empty when it has none)."""
     checks = answer.get("checks") or []
     return tuple(str(c.get("name")) for c in checks if isinstance(c, dict) and c.get("verdict") == "fail")
 
 
-async def run_all(url: str, cases: list[Case], modes: list[Mode], policy: Policy, concurrency: int) -> list[CaseRun]:
+async def run_all(url: str, cases: list[Case], modes: list[Mode], study: Study, concurrency: int) -> list[CaseRun]:
     """Every case in every mode."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    most = len(cases) * len(modes) * study.schedule().measurements
     async with httpx.AsyncClient(limits=limits) as client:
-        measurer = Measurer(client, url, policy, concurrency, expected=len(cases) * len(modes) * policy.count)
+        measurer = Measurer(client, url, study, concurrency, expected=most)
         runs = await asyncio.gather(*(measurer.run_case(case, mode) for mode in modes for case in cases))
     return list(runs)
 
@@ -314,24 +736,34 @@ async def run_all(url: str, cases: list[Case], modes: list[Mode], policy: Policy
 # --- checking what Prometheus holds ------------------------------------------------------------
 
 
-def verify_backfill(prometheus_url: str, traffic: list[CaseTraffic], cases_to_check: int) -> list[str]:
-    """Compares Prometheus' raw counters with window_counts() for a few cases, at every poll, and
-    the number of samples stored with the number written. Exact equality is expected: promtool
-    must not have dropped anything. Returns what it found, for the report."""
+def verify_backfill(prometheus_url: str, traffic: list[CaseTraffic], cases_to_check: int, window: str) -> list[str]:
+    """Compares the number of samples stored with the number written and, for a few cases at a
+    few of their polls, Prometheus' raw counters with window_counts() over the template's window
+    and with counts_since() over the span since the canary's start, that start with Prometheus'
+    own (the last whole minute at which the canary had no series). Exact equality is expected:
+    promtool must not have dropped anything. Returns what it found, for the report."""
+    window_seconds = _duration_seconds(window)
     with httpx.Client(base_url=f"{prometheus_url}/api/v1", timeout=60) as client:
         stored = _stored_samples(client, traffic)
         written = sample_count(traffic)
         if stored != written:
             raise SystemExit(f"promtool kept {stored} of {written} samples")
+        checked = _spread_sample(traffic, cases_to_check)
         ratios = []
-        for t in _spread_sample(traffic, cases_to_check):
-            for version in VERSIONS:
-                for poll in t.case.polls:
-                    ratios.append(_verify_window(client, t, version, poll))
+        for t in checked:
+            for poll in _spread_sample(t.case.polls, VERIFY_POLLS_PER_CASE):
+                canary_start = _verify_canary_start(client, t, poll)
+                span = max(window_seconds, poll - canary_start) if canary_start is not None else window_seconds
+                for version in t.versions:
+                    _verify_range(client, t, version, poll - window_seconds, poll)
+                    _verify_range(client, t, version, poll - span, poll)
+                    ratios.append(_increase_ratio(client, t, version, poll, window))
     finite = [r for r in ratios if math.isfinite(r)]
     return [
-        f"Prometheus holds all {written:,} samples written; the raw counters of {cases_to_check} cases "
-        f"({len(ratios)} windows) equal window_counts() exactly.",
+        f"Prometheus holds all {written:,} samples written; the raw counters of {len(checked)} cases "
+        f"({len(ratios)} windows, and as many spans since the canary's start) equal window_counts() and "
+        "counts_since() exactly; the canary's start (the last whole minute without a series, 5m lookback) "
+        "found in process is Prometheus' own at each of those polls.",
         f"increase() / window_counts() requests over those windows: median {np.median(finite):.3f}, "
         f"range {min(finite):.3f}-{max(finite):.3f} (Prometheus extrapolates to the window's edges).",
     ]
@@ -347,19 +779,37 @@ def _stored_samples(client: httpx.Client, traffic: list[CaseTraffic]) -> int:
     return sum(int(float(result[0]["value"][1])) for result in results if result)
 
 
-def _spread_sample(traffic: list[CaseTraffic], n: int) -> list[CaseTraffic]:
-    picks = np.linspace(0, len(traffic) - 1, num=min(n, len(traffic))).round().astype(int)
-    return [traffic[i] for i in sorted(set(picks.tolist()))]
+def _spread_sample(items: Sequence[T], n: int) -> list[T]:
+    """n of the items, evenly spread, the first and the last among them."""
+    picks = np.linspace(0, len(items) - 1, num=min(n, len(items))).round().astype(int)
+    return [items[i] for i in sorted(set(picks.tolist()))]
 
 
-def _verify_window(client: httpx.Client, traffic: CaseTraffic, version: str, poll: float) -> float:
-    """Checks one window; returns Prometheus' increase() over the in-process request count."""
-    expected = window_counts(traffic, version, poll)
-    selector = f'{{{SERVICE_LABEL}="{traffic.case.service}",{VERSION_LABEL}="{version}"}}'
-    buckets = _window_delta(client, f"sum by (le) ({DURATION_METRIC}_bucket{selector})", "le", poll)
-    statuses = _window_delta(client, f"sum by ({STATUS_LABEL}) ({REQUESTS_METRIC}{selector})", STATUS_LABEL, poll)
-    latency_sum = _window_delta(client, f"sum({DURATION_METRIC}_sum{selector})", None, poll)
-    where = f"{traffic.case.service} {version} at {rfc3339(poll)}"
+def _selector(traffic: CaseTraffic, version: str) -> str:
+    return f'{{{SERVICE_LABEL}="{traffic.case.service}",{VERSION_LABEL}="{version}"}}'
+
+
+def _verify_canary_start(client: httpx.Client, traffic: CaseTraffic, poll: float) -> float | None:
+    """The canary's start found in process, checked against a subquery that asks Prometheus the
+    same question: the last minute step of the day before the poll with no canary series."""
+    expected = last_moment_without_series(traffic, CANARY, poll)
+    absent_steps = f"vector(time()) unless on() count({REQUESTS_METRIC}{_selector(traffic, CANARY)})"
+    result = _query(client, f"max_over_time(({absent_steps})[1d:1m])", poll)
+    found = float(result[0]["value"][1]) if result else None
+    if found != expected:
+        where = f"{traffic.case.service} at {rfc3339(poll)}"
+        raise SystemExit(f"{where}: the canary's start is {found} in Prometheus, {expected} in process")
+    return expected
+
+
+def _verify_range(client: httpx.Client, traffic: CaseTraffic, version: str, start: float, at: float) -> None:
+    """Prometheus' raw counters over (start, at] against counts_since()."""
+    expected = counts_since(traffic, version, start, at)
+    selector = _selector(traffic, version)
+    buckets = _range_delta(client, f"sum by (le) ({DURATION_METRIC}_bucket{selector})", "le", start, at)
+    statuses = _range_delta(client, f"sum by ({STATUS_LABEL}) ({REQUESTS_METRIC}{selector})", STATUS_LABEL, start, at)
+    latency_sum = _range_delta(client, f"sum({DURATION_METRIC}_sum{selector})", None, start, at)
+    where = f"{traffic.case.service} {version} over ({rfc3339(start)}, {rfc3339(at)}]"
     for le, count in zip(LE_LABELS, expected.buckets.tolist(), strict=True):
         if buckets.get(le, 0.0) != count:
             raise SystemExit(f"{where}: bucket le={le} holds {buckets.get(le)} in Prometheus, {count} in process")
@@ -368,15 +818,22 @@ def _verify_window(client: httpx.Client, traffic: CaseTraffic, version: str, pol
             raise SystemExit(f"{where}: status {status} holds {statuses.get(status)} in Prometheus, {count} in process")
     if not math.isclose(latency_sum.get(None, 0.0), expected.latency_sum, rel_tol=1e-6, abs_tol=1e-3):
         raise SystemExit(f"{where}: _sum is {latency_sum} in Prometheus, {expected.latency_sum} in process")
-    increase = _query(client, f"sum(increase({REQUESTS_METRIC}{selector}[{int(WINDOW_SECONDS)}s]))", poll)
+
+
+def _increase_ratio(client: httpx.Client, traffic: CaseTraffic, version: str, poll: float, window: str) -> float:
+    """Prometheus' increase() over the window, over the in-process request count."""
+    expected = window_counts(traffic, version, poll, _duration_seconds(window))
+    increase = _query(client, f"sum(increase({REQUESTS_METRIC}{_selector(traffic, version)}[{window}]))", poll)
     seen = float(increase[0]["value"][1]) if increase else 0.0
     return seen / expected.requests if expected.requests else (math.nan if seen else 1.0)
 
 
-def _window_delta(client: httpx.Client, query: str, label: str | None, poll: float) -> dict[str | None, float]:
-    """The query's value at the poll minus its value at the window's start (absent = 0), by label."""
-    now = _by_label(_query(client, query, poll), label)
-    then = _by_label(_query(client, query, poll - WINDOW_SECONDS), label)
+def _range_delta(
+    client: httpx.Client, query: str, label: str | None, start: float, at: float
+) -> dict[str | None, float]:
+    """The query's value at `at` minus its value at `start` (absent = 0), by label."""
+    now = _by_label(_query(client, query, at), label)
+    then = _by_label(_query(client, query, start), label)
     return {key: value - then.get(key, 0.0) for key, value in now.items()}
 
 
@@ -392,78 +849,117 @@ def _query(client: httpx.Client, query: str, at: float) -> list[dict]:
 
 # --- the report ----------------------------------------------------------------------------------
 
+OUTCOME_HEADERS = ["mode", "N", "% aborted", "% paused", "% promoted"]
+MINUTES_TO_ABORT_HEADER = "median min to abort"
+# A long run's polls shown in the per-poll table (all of them for ten polls or fewer).
+POLLS_SHOWN = (1, 2, 3, 5, 10, 15, 20, 30, 45, 60, 90, 120)
 
-def bands_of(case_class: str) -> list[str]:
-    return [THIN] if case_class == THIN else [b for b in TRAFFIC_BANDS if b != THIN]
+Group = tuple[str, str, str]
 
 
-def outcome_rows(runs: list[CaseRun], modes: list[str], policy: Policy) -> list[list[str]]:
+def grouped_runs(runs: list[CaseRun], study: Study) -> dict[tuple[Group, str], list[CaseRun]]:
+    """The runs by report row and mode."""
+    groups: dict[tuple[Group, str], list[CaseRun]] = defaultdict(list)
+    for run in runs:
+        groups[study.group_of(run.case), run.mode].append(run)
+    return groups
+
+
+def outcome_rows(
+    runs: list[CaseRun], modes: list[str], study: Study, measurements_until_stop: int | None = None
+) -> list[list[str]]:
+    """Per row and mode, the share of rollouts aborted, paused and promoted; for a background run,
+    also how long the aborted ones took (median minutes from the run's start to the abort)."""
+    grouped = grouped_runs(runs, study)
     rows = []
-    for case_class in CLASSES:
-        for band in bands_of(case_class):
-            for mode in modes:
-                group = [r for r in runs if _in_group(r, case_class, band, mode)]
-                outcomes = Counter(outcome(r, policy) for r in group)
-                shares = [_percent(outcomes[o], len(group)) for o in (ABORTED, PAUSED, PROMOTED)]
-                rows.append([case_class, band, mode, str(len(group)), *shares])
+    for group in study.groups_of(runs):
+        for mode in modes:
+            members = grouped.get((group, mode), [])
+            reached = [argo_phase(r.measurements, study.policy, measurements_until_stop) for r in members]
+            outcomes = Counter(OUTCOME_OF_PHASE[r.phase] for r in reached)
+            row = [*group, mode, str(len(members)), *(_percent(outcomes[o], len(members)) for o in OUTCOMES)]
+            if study.policy.background:
+                row.append(_median_minutes_to_abort(members, reached))
+            rows.append(row)
     return rows
 
 
-def per_poll_rows(runs: list[CaseRun], modes: list[str], policy: Policy) -> list[list[str]]:
-    """Per poll: the share of cases whose measurement there was pass / fail / inconclusive."""
+def _median_minutes_to_abort(runs: list[CaseRun], reached: list[PhaseReached]) -> str:
+    minutes = [
+        phase.minutes_after(run.case.run_start)
+        for run, phase in zip(runs, reached, strict=True)
+        if OUTCOME_OF_PHASE[phase.phase] == ABORTED
+    ]
+    return f"{statistics.median(minutes):.1f}" if minutes else "-"
+
+
+def polls_shown(measurements: int) -> list[int]:
+    """The 1-based polls the per-poll table shows."""
+    if measurements <= 10:
+        return list(range(1, measurements + 1))
+    return [poll for poll in POLLS_SHOWN if poll <= measurements]
+
+
+def per_poll_rows(runs: list[CaseRun], modes: list[str], study: Study) -> list[list[str]]:
+    """Per poll: the share of cases whose measurement there was pass / fail / inconclusive, over
+    the cases measured there (a background run is measured only until Argo would stop it: the
+    number measured follows the share)."""
+    grouped = grouped_runs(runs, study)
+    polls = polls_shown(study.schedule().measurements)
     rows = []
-    for case_class in CLASSES:
-        for band in bands_of(case_class):
-            for mode in modes:
-                group = [r for r in runs if _in_group(r, case_class, band, mode)]
-                cells = [_poll_cell([r.judged() for r in group], poll) for poll in range(policy.count)]
-                rows.append([case_class, band, mode, str(len(group)), *cells])
+    for group in study.groups_of(runs):
+        for mode in modes:
+            members = grouped.get((group, mode), [])
+            judged = [r.judged() for r in members]
+            cells = [_poll_cell(judged, poll - 1, with_count=study.policy.background) for poll in polls]
+            rows.append([*group, mode, str(len(members)), *cells])
     return rows
 
 
-def _poll_cell(judged: list[list[Measurement]], poll: int) -> str:
+def _poll_cell(judged: list[list[Measurement]], poll: int, with_count: bool = False) -> str:
     verdicts = Counter(j[poll].verdict for j in judged if len(j) > poll)
     total = sum(verdicts.values())
-    return "/".join(_percent(verdicts[v], total) for v in ("pass", "fail", "inconclusive"))
+    shares = "/".join(_percent(verdicts[v], total) for v in VERDICTS)
+    return f"{shares} ({total})" if with_count else shares
 
 
-def thin_rows(runs: list[CaseRun], modes: list[str]) -> list[list[str]]:
-    """Individual pass/fail answers for canaries too thin to judge: the `thin` class by what its
-    canary really is, and canaries of the other classes under THIN_RPS."""
+def thin_rows(runs: list[CaseRun], modes: list[str], study: Study) -> list[list[str]]:
+    """Individual pass/fail answers for canaries too thin to judge on a 5m window: the `thin`
+    class by what its canary really is, and canaries of the other classes (or of each band of
+    true P95 / SLO) under THIN_RPS."""
     rows = []
-    for case_class in CLASSES:
-        truths = ("healthy", "slow", "errors") if case_class == THIN else (case_class,)
-        for truth in truths:
-            for mode in modes:
-                group = [
-                    r
-                    for r in runs
-                    if r.case.case_class == case_class
-                    and r.case.canary_truth == truth
-                    and r.case.canary_rps < THIN_RPS
-                    and r.mode == mode
-                ]
-                verdicts = Counter(m.verdict for r in group for m in r.judged())
-                label = f"{THIN} ({truth})" if case_class == THIN else f"{case_class} < {THIN_RPS} rps"
-                rows.append([label, mode, str(len(group)), str(verdicts["pass"]), str(verdicts["fail"])])
+    for label, belongs in _thin_groups(study):
+        for mode in modes:
+            group = [r for r in runs if r.mode == mode and belongs(r.case)]
+            verdicts = Counter(m.verdict for r in group for m in r.judged())
+            rows.append([label, mode, str(len(group)), str(verdicts["pass"]), str(verdicts["fail"])])
     return rows
 
 
-def failed_check_rows(runs: list[CaseRun], modes: list[str]) -> list[list[str]]:
-    """Which checks the fail answers named: why rollouts of each class were aborted."""
+def _thin_groups(study: Study) -> list[tuple[str, Callable[[Case], bool]]]:
+    def thin_truth(truth: str) -> Callable[[Case], bool]:
+        return lambda case: case.case_class == THIN and case.canary_truth == truth
+
+    def under_thin_rps(truth: str) -> Callable[[Case], bool]:
+        return lambda case: study.truth_of(case) == truth and case.canary_rps < THIN_RPS
+
+    if study.population == FIRST_RELEASE_POPULATION:
+        return [(f"P95 {truth} < {THIN_RPS} rps", under_thin_rps(truth)) for truth in study.truths()]
+    others = [(f"{c} < {THIN_RPS} rps", under_thin_rps(c)) for c in CLASSES if c != THIN]
+    return [*others, *((f"{THIN} ({truth})", thin_truth(truth)) for truth in (HEALTHY, SLOW, ERRORS))]
+
+
+def failed_check_rows(runs: list[CaseRun], modes: list[str], study: Study) -> list[list[str]]:
+    """Which checks the fail answers named: why rollouts of each class (or band) were aborted."""
     rows = []
-    for case_class in CLASSES:
+    for truth in study.truths():
         for mode in modes:
-            group = [r for r in runs if r.case.case_class == case_class and r.mode == mode]
+            group = [r for r in runs if study.truth_of(r.case) == truth and r.mode == mode]
             fails = [m for r in group for m in r.judged() if m.verdict == "fail"]
             named = Counter(name for m in fails for name in m.failed_checks)
             shares = ", ".join(f"{name} {_percent(n, len(fails))}" for name, n in named.most_common())
-            rows.append([case_class, mode, str(len(fails)), shares or "-"])
+            rows.append([truth, mode, str(len(fails)), shares or "-"])
     return rows
-
-
-def _in_group(run: CaseRun, case_class: str, band: str, mode: str) -> bool:
-    return run.case.case_class == case_class and traffic_band(run.case) == band and run.mode == mode
 
 
 def _percent(part: int, whole: int) -> str:
@@ -488,19 +984,25 @@ def error_summary(runs: list[CaseRun]) -> str:
     return "anomalies: " + ", ".join(f"{detail} x{count}" for detail, count in details.most_common())
 
 
-def report(runs: list[CaseRun], modes: list[str], policy: Policy, markdown: bool) -> str:
-    poll_headers = [f"poll {k + 1} p/f/i %" for k in range(policy.count)]
-    sections = [
-        f"Rollout outcomes (Argo: initialDelay {policy.initial_delay:g}s, count {policy.count}, "
-        f"failureLimit {policy.failure_limit}, inconclusiveLimit {policy.inconclusive_limit}, "
-        f"consecutiveErrorLimit {policy.consecutive_error_limit}):",
-        render(OUTCOME_HEADERS, outcome_rows(runs, modes, policy), markdown),
-        "Verdicts at each poll (share of cases answered pass / fail / inconclusive there):",
-        render(["class", "canary traffic", "mode", "N", *poll_headers], per_poll_rows(runs, modes, policy), markdown),
-        f"Thin canaries (< {THIN_RPS} rps): individual pass / fail answers (target: none):",
-        render(["canaries", "mode", "cases", "pass", "fail"], thin_rows(runs, modes), markdown),
+def report(runs: list[CaseRun], modes: list[str], study: Study, markdown: bool) -> str:
+    policy, groups = study.policy, study.group_headers()
+    outcome_headers = [*groups, *OUTCOME_HEADERS] + ([MINUTES_TO_ABORT_HEADER] if policy.background else [])
+    sections = []
+    for length in study.run_lengths:
+        sections += [
+            f"Rollout outcomes ({study.describe(length)}; Argo: {policy.describe()}):",
+            render(outcome_headers, outcome_rows(runs, modes, study, length), markdown),
+        ]
+    poll_headers = [f"poll {k} p/f/i %" for k in polls_shown(study.schedule().measurements)]
+    counted = " (cases measured there)" if policy.background else ""
+    truth = "class" if study.population == ROLLOUTS else "true P95 / SLO"
+    sections += [
+        f"Verdicts at each poll (share of cases answered pass / fail / inconclusive there{counted}):",
+        render([*groups, "mode", "N", *poll_headers], per_poll_rows(runs, modes, study), markdown),
+        f"Canaries under {THIN_RPS} rps: individual pass / fail answers (target on a 5m window: none):",
+        render(["canaries", "mode", "cases", "pass", "fail"], thin_rows(runs, modes, study), markdown),
         "Checks the fail answers named (% of fail answers naming each; an answer may name several):",
-        render(["class", "mode", "fail answers", "checks failed"], failed_check_rows(runs, modes), markdown),
+        render([truth, "mode", "fail answers", "checks failed"], failed_check_rows(runs, modes, study), markdown),
         error_summary(runs),
     ]
     return "\n\n".join(sections)
@@ -509,16 +1011,18 @@ def report(runs: list[CaseRun], modes: list[str], policy: Policy, markdown: bool
 # --- the run ------------------------------------------------------------------------------------
 
 
-def save_runs(runs: list[CaseRun], policy: Policy, path: Path) -> None:
-    """One JSON line per rollout: the case as synthesised, Argo's outcome and every answer."""
+def save_runs(runs: list[CaseRun], study: Study, path: Path) -> None:
+    """One JSON line per rollout: the case as synthesised, Argo's outcome (for a background run,
+    by the measurements after which the rollout stopped it) and every answer."""
     with path.open("w") as out:
         for run in runs:
+            outcomes = {str(length): outcome(run, study.policy, length) for length in study.run_lengths}
             record = {
                 "case": dataclasses.asdict(run.case),
                 "canary_truth": run.case.canary_truth,
-                "band": traffic_band(run.case),
+                "group": study.group_of(run.case),
                 "mode": run.mode,
-                "outcome": outcome(run, policy),
+                **({"outcome_after": outcomes} if study.policy.background else {"outcome": outcomes["None"]}),
                 "measurements": [dataclasses.asdict(m) for m in run.measurements],
             }
             out.write(json.dumps(record) + "\n")
@@ -526,13 +1030,10 @@ def save_runs(runs: list[CaseRun], policy: Policy, path: Path) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=DEFAULT_CASES_PER_CLASS, help="cases per class")
-    parser.add_argument("--seed", type=int, default=1)
+    add_study_arguments(parser)
     parser.add_argument("--modes", nargs="+", help="the service's modes to run (default: every one it offers)")
-    parser.add_argument("--markdown", action="store_true", help="Markdown tables, for bench/README.md")
-    parser.add_argument("--smoke", action="store_true", help=f"{SMOKE_CASES_PER_CLASS} cases per class")
     parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="requests in flight")
-    parser.add_argument("--verify", type=int, default=12, help="cases whose windows are checked in Prometheus")
+    parser.add_argument("--verify", type=int, default=12, help="cases whose counters are checked in Prometheus")
     parser.add_argument("--save", type=Path, help="write every rollout, its case and its answers as JSON lines here")
     return parser.parse_args(argv)
 
@@ -554,13 +1055,11 @@ class Stopwatch:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    cases_per_class = SMOKE_CASES_PER_CLASS if args.smoke else args.cases
-    policy = load_policy()
-    check_policy_matches_population(policy)
+    study = study_from_args(args)
+    per_class = cases_per_class(args, study)
     ensure_installed()
     watch = Stopwatch()
-    start = math.floor(time.time() / 60) * 60 - HISTORY_START_SECONDS
-    cases = population(cases_per_class, args.seed, start, SPREAD_SECONDS)
+    cases = study.cases(per_class, args.seed, history_start(study, time.time()))
     traffic = [synthesise(case) for case in cases]
     text = openmetrics(traffic)
     watch.lap(f"synthesised {len(cases)} cases, {sample_count(traffic):,} samples")
@@ -570,7 +1069,7 @@ def main(argv: list[str] | None = None) -> None:
         del text
         watch.lap("backfilled with promtool")
         with LocalPrometheus(data) as prometheus:
-            checks = verify_backfill(prometheus.url, traffic, args.verify)
+            checks = verify_backfill(prometheus.url, traffic, args.verify, study.policy.window)
             watch.lap("verified the backfill")
             server = AnalyzerServer(
                 {"PROMETHEUS_URL": prometheus.url, "LOG_LEVEL": "WARNING"}, Path(tmp) / "analyzer.log"
@@ -578,17 +1077,17 @@ def main(argv: list[str] | None = None) -> None:
             server.start()
             try:
                 modes = choose_modes(args.modes, supported_modes(server.url))
-                runs = asyncio.run(run_all(server.url, cases, modes, policy, args.concurrency))
+                runs = asyncio.run(run_all(server.url, cases, modes, study, args.concurrency))
             finally:
                 server.stop()
             requests = sum(len(r.measurements) for r in runs)
             watch.lap(f"measured {len(runs)} rollouts ({requests} analyses)")
     if args.save:
-        save_runs(runs, policy, args.save)
-    print(report(runs, [m.label for m in modes], policy, args.markdown))
+        save_runs(runs, study, args.save)
+    print(report(runs, [m.label for m in modes], study, args.markdown))
     print()
     print("\n".join(checks))
-    print(f"seed {args.seed}, {cases_per_class} cases per class; {watch.summary()}")
+    print(f"seed {args.seed}, {per_class} cases per class; {watch.summary()}")
 
 
 if __name__ == "__main__":

@@ -1,84 +1,169 @@
-"""Verdict quality in process, without Prometheus: the same population and Argo rules as
-judgment_quality.py, each window's counts handed straight to the judge. For tuning in seconds.
+"""Verdict quality in process, without Prometheus: the same populations, templates and Argo rules
+as judgment_quality.py, each measurement's counts handed straight to the judge. For tuning in seconds.
 
-It differs from the real run where Prometheus does: `increase()` extrapolates a window's counts
+Two ways of measuring, `--measure` (both by default, side by side in every table):
+- `window`: both versions over the request's window, (at - window, at], as the analyzer does today;
+- `since-start`: both versions over everything since the canary's series began (at least the
+  window), as the analyzer is about to: observed_since_start().
+
+It differs from the real run where Prometheus does: `increase()` extrapolates a range's counts
 to its edges (by up to 2x for a canary series with two samples), these are the raw differences.
 
-    .venv/bin/python bench/judgment_sim.py [--cases N] [--seed S] [--set field=value ...]
+    .venv/bin/python bench/judgment_sim.py [--template step|background] [--measurements N ...]
+        [--population rollouts|first-release] [--measure window since-start] [--cases N] [--seed S]
+        [--set field=value ...] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.judge.checks import Source
+from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.judge.judgment import Verdict, judge
+from app.judge.judgment import judge
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
-    FAILED,
-    INCONCLUSIVE,
-    SUCCESSFUL,
     CaseRun,
     Measurement,
-    check_policy_matches_population,
-    load_policy,
+    Study,
+    _duration_seconds,
+    add_study_arguments,
+    cases_per_class,
+    history_start,
+    keep_measuring,
+    measurement_of,
+    next_poll,
     report,
+    request_body,
+    study_from_args,
 )
-from bench.populations import BUCKETS, CANARY, STABLE, Case, CaseTraffic, population, slos, synthesise, window_counts
+from bench.populations import (
+    BUCKETS,
+    CANARY,
+    STABLE,
+    Case,
+    CaseTraffic,
+    WindowCounts,
+    counts_since,
+    last_moment_without_series,
+    synthesise,
+)
 
-PHASE = {Verdict.PASS: SUCCESSFUL, Verdict.FAIL: FAILED, Verdict.INCONCLUSIVE: INCONCLUSIVE}
+WINDOW, SINCE_START = "window", "since-start"
+# How far back the analyzer looks for the moment the canary had no series, and at what resolution.
+SINCE_START_LOOK_BACK_SECONDS = 86400.0
+SINCE_START_STEP_SECONDS = 60.0
 
 
-def observed(traffic: CaseTraffic, version: str, at: float) -> dict:
-    counts = window_counts(traffic, version, at)
+@dataclasses.dataclass(frozen=True)
+class Observation:
+    """What judge() is handed for each version, and the span it covers: (at - span, at]."""
+
+    canary: Observed
+    stable: Observed
+    span_seconds: float
+
+
+def observed_in_window(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
+    """Today's measurement: both versions over the request's window, (at - window, at]."""
+    return _observed_over(traffic, at, window_seconds)
+
+
+def observed_since_start(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
+    """The measurement the analyzer is moving to: the canary judged on everything since its
+    series began. Its start is the last whole minute of unix time, within a day before `at`, at
+    which the canary had no series (a series is present at a step when it has a sample in the 5
+    minutes before it: Prometheus' lookback, as a `[1d:1m]` subquery sees it); with no such
+    minute, the day's beginning. Both versions are measured over (at - span, at], the span
+    being at - start, and never shorter than the window."""
+    start = last_moment_without_series(traffic, CANARY, at, SINCE_START_STEP_SECONDS, SINCE_START_LOOK_BACK_SECONDS)
+    since = at - (start if start is not None else at - SINCE_START_LOOK_BACK_SECONDS)
+    return _observed_over(traffic, at, max(window_seconds, since))
+
+
+MEASURES: dict[str, Callable[[CaseTraffic, float, float], Observation]] = {
+    WINDOW: observed_in_window,
+    SINCE_START: observed_since_start,
+}
+
+
+def _observed_over(traffic: CaseTraffic, at: float, span_seconds: float) -> Observation:
+    def observed(version: str) -> Observed:
+        if version not in traffic.versions:
+            return {Source.REQUESTS: None, Source.LATENCY: None}  # no series at all: a first release's stable
+        return _distributions(counts_since(traffic, version, at - span_seconds, at))
+
+    return Observation(observed(CANARY), observed(STABLE), span_seconds)
+
+
+def _distributions(counts: WindowCounts) -> Observed:
+    """The counts as app/measurement.py hands them to the judge; a version that served nothing
+    in the span is treated as having no data."""
     if counts.requests == 0 and counts.buckets[-1] == 0:
         return {Source.REQUESTS: None, Source.LATENCY: None}
     histogram = Histogram.from_buckets(zip((*BUCKETS, math.inf), counts.buckets.tolist(), strict=True))
     return {Source.REQUESTS: Outcomes(ok=counts.ok, errors=counts.errors), Source.LATENCY: histogram}
 
 
-def run_case(case: Case, mode: str, overrides: dict[str, str]) -> CaseRun:
+def judged_as_the_server_does(request: AnalysisRequest, observation: Observation) -> tuple[str, tuple[str, ...]]:
+    """The one call into the judge, made as app/analysis.py makes it: the verdict and the names
+    of the checks that failed."""
+    judgment = judge(
+        request.checks,
+        request.limits(),
+        observation.canary,
+        observation.stable,
+        request.window,
+        request.mode,
+        request.confidence(),
+    )
+    failed = tuple(r.check.name for r in judgment.checks if r.outcome == "fail")
+    return judgment.verdict.value, failed
+
+
+def run_case(case: Case, mode: str, measure: str, study: Study, overrides: dict[str, str]) -> CaseRun:
+    """A case's measurements on Argo's schedule, as the runner takes them (keep_measuring())."""
     traffic = synthesise(case)
-    request = AnalysisRequest(service=case.service, mode=mode, **slos(case), **overrides)
-    measurements = []
-    for at in case.polls:
-        judgment = judge(
-            request.checks,
-            request.limits(),
-            observed(traffic, CANARY, at),
-            observed(traffic, STABLE, at),
-            request.window,
-            request.mode,
-            request.confidence(),
-        )
-        failed = tuple(r.check.name for r in judgment.checks if r.outcome == "fail")
-        measurements.append(Measurement(at, PHASE[judgment.verdict], judgment.verdict.value, failed_checks=failed))
-    return CaseRun(case, mode, tuple(measurements))
+    request = AnalysisRequest(**{**request_body(case, study.policy, mode), **overrides})
+    window_seconds = _duration_seconds(request.window)
+    measurements: list[Measurement] = []
+    at = case.polls[0]
+    while keep_measuring(measurements, study.policy, study.longest):
+        verdict, failed = judged_as_the_server_does(request, MEASURES[measure](traffic, at, window_seconds))
+        measurements.append(measurement_of(at, verdict, study.policy, failed))
+        at = next_poll(measurements[-1], study.policy)
+    return CaseRun(case, f"{mode}/{measure}", tuple(measurements))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", type=int, default=250, help="cases per class")
-    parser.add_argument("--seed", type=int, default=1)
+    add_study_arguments(parser)
     parser.add_argument("--modes", nargs="+", default=["statistical", "threshold"])
+    parser.add_argument("--measure", nargs="+", choices=list(MEASURES), default=list(MEASURES))
     parser.add_argument("--set", nargs="*", default=[], help="request fields, e.g. pass_confidence=0.9")
-    parser.add_argument("--markdown", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     overrides = dict(item.split("=", 1) for item in args.set)
-    policy = load_policy()
-    check_policy_matches_population(policy)
+    study = study_from_args(args)
+    per_class = cases_per_class(args, study)
     started = time.perf_counter()
-    cases = population(args.cases, args.seed, start=math.floor(time.time() / 60) * 60 - 3 * 3600)
-    runs = [run_case(case, mode, overrides) for mode in args.modes for case in cases]
-    print(report(runs, args.modes, policy, args.markdown))
-    print(f"seed {args.seed}, {args.cases} cases per class, in process: {time.perf_counter() - started:.0f} s")
+    cases = study.cases(per_class, args.seed, history_start(study, time.time()))
+    labels = [f"{mode}/{measure}" for mode in args.modes for measure in args.measure]
+    runs = [
+        run_case(case, mode, measure, study, overrides)
+        for mode in args.modes
+        for measure in args.measure
+        for case in cases
+    ]
+    print(report(runs, labels, study, args.markdown))
+    print(f"seed {args.seed}, {per_class} cases per class, in process: {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
