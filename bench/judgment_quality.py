@@ -80,40 +80,6 @@ TEMPLATES = {
     "background": ROOT / "analysis_templates" / "background-analysis-template.yaml",
 }
 TEMPLATE = TEMPLATES["step"]
-# The background template as announced, for as long as it is not in analysis_templates/ on this
-# branch: read only when that file is missing (the runner says so). Delete once it has landed.
-ANNOUNCED_BACKGROUND_TEMPLATE = """
-apiVersion: argoproj.io/v1alpha1
-kind: AnalysisTemplate
-metadata:
-  name: canary-analyzer-background
-spec:
-  args:
-    - name: service
-    - name: canary
-    - name: stable
-    - name: analyzer-url
-      value: http://canary-analyzer.canary-analyzer.svc.cluster.local:8080
-    - name: window
-      value: 5m
-  metrics:
-    - name: canary-analysis
-      interval: 1m
-      failureLimit: 0
-      consecutiveErrorLimit: 10
-      successCondition: result.verdict != "fail"
-      failureCondition: result.verdict == "fail"
-      provider:
-        web:
-          method: POST
-          url: "{{args.analyzer-url}}/analyze"
-          timeoutSeconds: 10
-          jsonBody:
-            service: "{{args.service}}"
-            canary: "{{args.canary}}"
-            stable: "{{args.stable}}"
-            window: "{{args.window}}"
-"""
 ROLLOUTS, FIRST_RELEASE_POPULATION = "rollouts", "first-release"
 POPULATIONS = (ROLLOUTS, FIRST_RELEASE_POPULATION)
 # A background run ends with its rollout: after this many measurements (each reported apart).
@@ -225,19 +191,11 @@ def load_policy(template: Path = TEMPLATE) -> Policy:
 
 
 def load_named_policy(kind: str, path: Path | None = None) -> Policy:
-    """`step` or `background`: the template in analysis_templates/, or the one at `path`. The
-    background template is read from the bench's copy of its announced values until it lands."""
+    """`step` or `background`: the template in analysis_templates/, or the one at `path`."""
     path = path or TEMPLATES[kind]
-    if path.exists():
-        return load_policy(path)
-    if kind == "background" and path == TEMPLATES["background"]:
-        print(
-            f"{path.relative_to(ROOT)} is not on this branch yet: reading the announced values "
-            "(ANNOUNCED_BACKGROUND_TEMPLATE in bench/judgment_quality.py)",
-            file=sys.stderr,
-        )
-        return policy_from_template(yaml.safe_load(ANNOUNCED_BACKGROUND_TEMPLATE))
-    raise SystemExit(f"no template at {path}")
+    if not path.exists():
+        raise SystemExit(f"no template at {path}")
+    return load_policy(path)
 
 
 def policy_from_template(document: dict) -> Policy:

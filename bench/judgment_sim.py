@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app import promql
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.judge.judgment import judge
@@ -121,7 +122,7 @@ def judged_as_the_server_does(request: AnalysisRequest, observation: Observation
         request.limits(),
         observation.canary,
         observation.stable,
-        request.window,
+        promql.duration_text(observation.span_seconds),
         request.mode,
         request.confidence(),
     )
@@ -132,7 +133,9 @@ def judged_as_the_server_does(request: AnalysisRequest, observation: Observation
 def run_case(case: Case, mode: str, measure: str, study: Study, overrides: dict[str, str]) -> CaseRun:
     """A case's measurements on Argo's schedule, as the runner takes them (keep_measuring())."""
     traffic = synthesise(case)
-    request = AnalysisRequest(**{**request_body(case, study.policy, mode), **overrides})
+    # The server judges the window only under fixed polls (or mode=threshold), and since the start otherwise.
+    guarantee = {"guarantee": "fixed_polls"} if measure == WINDOW else {}
+    request = AnalysisRequest(**{**request_body(case, study.policy, mode), **guarantee, **overrides})
     window_seconds = _duration_seconds(request.window)
     measurements: list[Measurement] = []
     at = case.polls[0]

@@ -49,11 +49,18 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def tsdb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def backfilled_at() -> float:
+    """The moment the test Prometheus' scenarios are anchored to: their canaries started
+    CANARY_AGE_SECONDS before it. The suite then runs for minutes: the canaries grow older."""
+    return time.time()
+
+
+@pytest.fixture(scope="session")
+def tsdb(tmp_path_factory: pytest.TempPathFactory, backfilled_at: float) -> Path:
     """TSDB blocks holding every scenario, backfilled once per run with promtool."""
     ensure_installed()
     data = tmp_path_factory.mktemp("tsdb")
-    now = time.time()
+    now = backfilled_at
     for conventions in (Preset(), CUSTOM):
         backfill(openmetrics(traffic(conventions, now), conventions), data)
     backfill(histograms.openmetrics(now), data)

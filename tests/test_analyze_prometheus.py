@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -30,7 +30,9 @@ def test_verdict_matches_the_traffic(analyzer: AnalyzerServer, service: str, mod
     assert body["reasons"], "every verdict comes with a reason"
 
 
-def test_statistical_mode_is_the_default_and_says_how_sure_it_is(analyzer: AnalyzerServer) -> None:
+def test_statistical_mode_is_the_default_and_says_how_sure_it_is(
+    analyzer: AnalyzerServer, backfilled_at: float
+) -> None:
     body = analyzer.analyze(service="latency-regression").json()
     assert body["mode"] == "statistical"
     confidence = body["confidence"]
@@ -45,9 +47,9 @@ def test_statistical_mode_is_the_default_and_says_how_sure_it_is(analyzer: Analy
         "pass_confidence": 0.6,
         "alpha_per_check": pytest.approx(0.01 / 4),  # over every answer, however many: no share per poll
     }
-    # The canary's series began CANARY_AGE_SECONDS ago; its start is found to the minute before that.
-    age = datetime.fromisoformat(body["evaluated_at"]) - since
-    assert timedelta(seconds=CANARY_AGE_SECONDS) <= age <= timedelta(seconds=CANARY_AGE_SECONDS + 75)
+    # The canary's series began with its first scrape; its start is found within the minute before that.
+    started = datetime.fromtimestamp(backfilled_at - CANARY_AGE_SECONDS, UTC)
+    assert since <= started <= since + timedelta(seconds=75)
     checks = checks_by_name(body)
     # The canary's requests sit between the 250 ms and 500 ms bounds: whether more than 5 % took
     # longer than the 300 ms SLO, the buckets cannot tell. The interpolated P95 (450 ms) would say so.
@@ -97,14 +99,15 @@ def test_versions_match_literally(analyzer: AnalyzerServer) -> None:
     assert r'version=~"v1\\.2\\.3|v1\\.2\\.2"' in body["queries"]["families"]
 
 
-def test_healthy_canary_passes_every_check(analyzer: AnalyzerServer) -> None:
+def test_healthy_canary_passes_every_check(analyzer: AnalyzerServer, backfilled_at: float) -> None:
     body = analyzer.analyze(service="healthy").json()
+    age = datetime.fromisoformat(body["evaluated_at"]).timestamp() - (backfilled_at - CANARY_AGE_SECONDS)
     checks = checks_by_name(body)
     assert {c["verdict"] for c in checks.values()} == {"pass"}
     assert checks["p95_latency"]["canary"] == pytest.approx(0.13, rel=0.03)
     assert checks["p95_latency"]["stable"] == pytest.approx(0.12, rel=0.03)
     assert checks["error_rate"]["canary"] == pytest.approx(0.003, abs=0.002)
-    assert checks["canary_traffic"]["canary"] == pytest.approx(2 * CANARY_AGE_SECONDS, rel=0.05)  # 2 rps since it began
+    assert checks["canary_traffic"]["canary"] == pytest.approx(2 * age, rel=0.05)  # 2 rps since it began
     assert body["reasons"][0] == "all 5 checks passed"
 
 

@@ -12,6 +12,8 @@ from tests.support.preset_scenarios import EXPORTERS
 from tests.support.servers import ROOT, AnalyzerServer
 
 TEMPLATES = sorted((ROOT / "analysis_templates").glob("*.yaml"))
+STEP_TEMPLATES = [t for t in TEMPLATES if "background" not in t.name]
+BACKGROUND_TEMPLATES = [t for t in TEMPLATES if "background" in t.name]
 
 
 def measure(
@@ -40,23 +42,31 @@ def measure(
     return json.loads(line)
 
 
+VERDICTS = [
+    ("healthy", "pass"),
+    ("first-release", "pass"),
+    ("latency-regression", "fail"),
+    ("relative-regression", "fail"),
+    ("low-traffic", "inconclusive"),
+    ("no-canary", "inconclusive"),
+]
+# A step analysis gates the next step on evidence of health; a background one only aborts on harm,
+# and an inconclusive answer there counts as no harm seen (it would only ever pause the rollout).
+PHASES = {
+    "step": {"pass": "Successful", "fail": "Failed", "inconclusive": "Inconclusive"},
+    "background": {"pass": "Successful", "fail": "Failed", "inconclusive": "Successful"},
+}
+
+
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
-@pytest.mark.parametrize(
-    ("service", "phase"),
-    [
-        ("healthy", "Successful"),
-        ("first-release", "Successful"),
-        ("latency-regression", "Failed"),
-        ("relative-regression", "Failed"),
-        ("low-traffic", "Inconclusive"),
-        ("no-canary", "Inconclusive"),
-    ],
-)
+@pytest.mark.parametrize(("service", "verdict"), VERDICTS)
 def test_verdicts_become_argo_phases(
-    argo_probe: Path, analyzer: AnalyzerServer, template: Path, service: str, phase: str
+    argo_probe: Path, analyzer: AnalyzerServer, template: Path, service: str, verdict: str
 ) -> None:
     measurement = measure(argo_probe, template, analyzer, service)
-    assert measurement["phase"] == phase, measurement
+    assert json.loads(measurement["value"])["verdict"] == verdict, measurement
+    kind = "background" if template in BACKGROUND_TEMPLATES else "step"
+    assert measurement["phase"] == PHASES[kind][verdict], measurement
 
 
 @pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
@@ -68,19 +78,28 @@ def test_prometheus_down_is_an_argo_error_not_a_verdict(
     assert measurement["http_status"] == 503
 
 
-def test_both_templates_take_the_same_arguments() -> None:
+def test_every_template_takes_the_same_arguments() -> None:
     import yaml
 
     args = [[a["name"] for a in yaml.safe_load(t.read_text())["spec"]["args"]] for t in TEMPLATES]
-    assert len(TEMPLATES) == 2
-    assert args[0] == args[1]
+    assert len(STEP_TEMPLATES) == len(BACKGROUND_TEMPLATES) == 2  # each as a namespaced and a cluster template
+    assert all(names == args[0] for names in args)
     assert {"service", "canary", "stable", "analyzer-url"} <= set(args[0])
     for template in TEMPLATES:
         spec = yaml.safe_load(template.read_text())["spec"]
         required = {"service", "canary", "stable"}
         assert all("value" in a for a in spec["args"] if a["name"] not in required), template.name
         web = spec["metrics"][0]["provider"]["web"]
-        assert web["method"] == "POST" and "jsonBody" in web
+        assert web["method"] == "POST" and web["jsonBody"]["guarantee"] == "anytime"
+
+
+@pytest.mark.parametrize("template", BACKGROUND_TEMPLATES, ids=lambda p: p.name)
+def test_a_background_template_runs_until_the_rollout_ends_and_aborts_on_one_fail(template: Path) -> None:
+    import yaml
+
+    [metric] = yaml.safe_load(template.read_text())["spec"]["metrics"]
+    assert "count" not in metric and metric["failureLimit"] == 0
+    assert metric["consecutiveErrorLimit"] >= 10  # a Prometheus restart does not abort a long rollout
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +107,7 @@ def get_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped template rewritten to GET the same /analyze URL, with no Accept header."""
     import yaml
 
-    template = yaml.safe_load(TEMPLATES[0].read_text())
+    template = yaml.safe_load(STEP_TEMPLATES[0].read_text())
     web = template["spec"]["metrics"][0]["provider"]["web"]
     for key in ("jsonBody", "headers"):
         web.pop(key)
@@ -129,6 +148,6 @@ def test_the_shipped_template_on_istios_metrics(
 ) -> None:
     [istio] = [e for e in EXPORTERS if e.preset == "istio"]
     measurement = measure(
-        argo_probe, TEMPLATES[0], istio_analyzer, f"istio-{kind}", canary=istio.canary, stable=istio.stable
+        argo_probe, STEP_TEMPLATES[0], istio_analyzer, f"istio-{kind}", canary=istio.canary, stable=istio.stable
     )
     assert measurement["phase"] == phase, measurement

@@ -70,13 +70,18 @@ def test_servicemonitor_scrapes_metrics_of_the_service() -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
 
 
-def test_example_rollout_uses_the_shipped_template() -> None:
-    rollout = yaml.safe_load((K8S / "examples/rollout.yaml").read_text())
-    template = yaml.safe_load((ROOT / "analysis_templates/analysis-template.yaml").read_text())
-    analyses = [step["analysis"] for step in rollout["spec"]["strategy"]["canary"]["steps"] if "analysis" in step]
-    assert analyses
-    for analysis in analyses:
-        assert analysis["templates"] == [{"templateName": template["metadata"]["name"]}]
+def test_example_rollout_uses_both_shipped_templates() -> None:
+    """The step template at each analysis step, the background one beside the steps from the first on."""
+    canary = yaml.safe_load((K8S / "examples/rollout.yaml").read_text())["spec"]["strategy"]["canary"]
+    step, background = (
+        yaml.safe_load((ROOT / f"analysis_templates/{name}.yaml").read_text())["metadata"]["name"]
+        for name in ("analysis-template", "background-analysis-template")
+    )
+    analyses = [s["analysis"] for s in canary["steps"] if "analysis" in s]
+    assert analyses and all(a["templates"] == [{"templateName": step}] for a in analyses)
+    assert canary["analysis"]["templates"] == [{"templateName": background}]
+    assert canary["analysis"]["startingStep"] == 1
+    for analysis in [*analyses, canary["analysis"]]:
         args = {arg["name"]: arg for arg in analysis["args"]}
         assert args["canary"]["valueFrom"] == {"podTemplateHashValue": "Latest"}
         assert args["stable"]["valueFrom"] == {"podTemplateHashValue": "Stable"}

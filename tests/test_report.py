@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from app import promql
 from app.demo.local_prometheus import LocalPrometheus
 from tests.support.servers import AnalyzerServer
 
@@ -70,11 +71,13 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert "estimate (interval)" in page
     assert "the canary&#39;s data since it started" in page.split('id="judged-on"')[1].split("</dd>")[0]
     # The verdict strip: a minute per cell over the 30m lookback; inconclusive before the canary
-    # started 15 minutes ago, failing since.
+    # started, failing since.
     cells = re.findall(r'data-verdict="(\w+)"', page.split('id="verdict-strip"')[1].split("</section>")[0])
     changes = [verdict for i, verdict in enumerate(cells) if i == 0 or cells[i - 1] != verdict]
     assert changes == ["inconclusive", "fail"], cells
-    assert 13 <= cells.count("fail") <= 16
+    confidence = analyzer.analyze(service="latency-regression").json()["confidence"]
+    age_minutes = promql.duration_seconds(confidence["span"]) / 60
+    assert abs(cells.count("fail") - age_minutes) <= 2, (cells, confidence)
     assert 'id="trace-id"' in page
     assert "/graph?g0.expr=" in page
     # Everything the page loads comes from the analyzer itself.

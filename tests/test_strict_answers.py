@@ -10,6 +10,7 @@ import pytest
 
 from tests.support import business
 from tests.support.exposition import samples, value
+from tests.support.fake_prometheus import START_QUERY
 from tests.support.hostile_prometheus import HostilePrometheus, Reply, answer_by_query
 from tests.support.servers import AnalyzerServer
 
@@ -46,8 +47,12 @@ def one_number(query: str) -> list[dict]:
 
 def answering(families: list[dict], checks: Callable[[str], list[dict]] = one_number) -> Reply:
     def answer(query: str) -> dict:
-        result = families if "http_requests_total" in query else checks(query)
-        return {"status": "success", "data": {"resultType": "vector", "result": result}}
+        return {"status": "success", "data": {"resultType": "vector", "result": result(query)}}
+
+    def result(query: str) -> list[dict]:
+        if query.startswith(START_QUERY):  # the canary's start: there all along
+            return []
+        return families if "http_requests_total" in query else checks(query)
 
     return answer_by_query(answer)
 

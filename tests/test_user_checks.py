@@ -129,7 +129,7 @@ def test_a_teams_checks_are_judged_beside_the_built_in_ones(shop_analyzer: Analy
     conversion, lag = checks["checkout_conversion"], checks["queue_lag"]
     assert (conversion["verdict"], lag["verdict"]) == ("pass", "pass")
     assert conversion["canary"] == pytest.approx(0.3, abs=0.005) and conversion["unit"] == "ratio"
-    assert conversion["statistics"]["method"] == "e-process against the stable's bound"
+    assert conversion["statistics"]["method"] == "miettinen-nurminen and e-process, anytime"
     assert lag["canary"] == 2 and lag["unit"] == "seconds" and lag["statistics"] is None
     assert steady["thresholds"]["conversion_drop_max"] == 0.02
     # Its own queries, one per version and part, sent as the file wrote them with the values filled in.

@@ -12,17 +12,24 @@ concave there). That holds for lognormal, gamma, Weibull and log-logistic latenc
 slow mode of requests anywhere but inside the SLO's own bucket. Under it, the share slower than
 the limit is bounded on each side:
 
-- at least: the smaller of the chord (the convex case) and the tangent continuing the slope of
-  the bucket below (the concave case: the curve cannot climb faster than it did there);
-- at most: the larger of the chord (concave) and the tangent arriving with the slope of the
-  bucket above (convex).
+- at least (what a fail must clear): the fewer of the chord (the convex case) and the tangent
+  continuing the slope of the bucket below (the concave case: the curve cannot climb faster
+  than it did there, nor, where that bucket is empty, faster than MAX_SLOPE_RATIO times across
+  the SLO's own bucket);
+- at most (what a pass must stay under): the more of the chord (the concave case) and the
+  interpolation below. A light (convex) tail can put a little more over the limit than the
+  chord: such canaries are at most about 10 % over the SLO's P95 among every shape tried, which
+  a pass at `pass_confidence` may miss and a fail may not.
 
-The estimate shown is a monotone cubic (PCHIP) interpolation of probit(F) in log-latency,
-within those bounds. Nothing in bucket counts can see a mode *inside* the SLO's bucket (it moves
-requests within the bucket without changing any count): that is the one case the assumption
-excludes, and a bucket bound at the SLO is the one cure. Where the model cannot be used (the
-SLO below the second bound or above the last finite one, no requests on one side), the shares
-are only bracketed by the neighbouring bounds.
+Each share the bounds are drawn through is taken at its confidence bound (NEIGHBOUR_CONFIDENCE)
+on the side that widens them: the model's inputs are counts too. The estimate shown is a
+monotone cubic (PCHIP) interpolation of probit(F) in log-latency, never under the lower bound.
+
+Nothing in bucket counts can see a mode *inside* the SLO's bucket (it moves requests within the
+bucket without changing any count): that is the one case the assumption excludes, and a bucket
+bound at the SLO the one cure. Where the model cannot be used (the SLO under the second bound or
+over the last finite one, no requests under the SLO's bucket or none in it), the shares are only
+bracketed by the neighbouring bounds.
 """
 
 from __future__ import annotations
@@ -48,7 +55,8 @@ LINKS: dict[str, Link] = {
 
 # The outer neighbours' shares are taken at this confidence bound, on the side that widens the bounds.
 NEIGHBOUR_CONFIDENCE = 0.9
-# How much steeper than across the SLO's bucket the curve may be at its edge: 2 held for every shape tried.
+# How much steeper than across the SLO's bucket the curve may be at its lower edge, where the bucket
+# below cannot say (empty): every shape tried stayed under 2.
 MAX_SLOPE_RATIO = 2.5
 
 
@@ -95,8 +103,9 @@ def slower_than(histogram: Histogram, limit: float) -> SlowerThan:
         return bracket
     share = [c / total for c in cumulative[: len(finite)]]
     x = [math.log(b) for b in finite[j - 2 : j + 2]]
-    at_most = _cdf_at_limit_at_most(x, math.log(limit), [cumulative[i] for i in range(j - 2, j + 2)], total)
-    at_least = _cdf_at_limit_at_least(x, math.log(limit), [cumulative[i] for i in range(j - 2, j + 2)], total)
+    neighbours = list(cumulative[j - 2 : j + 2])
+    at_most = _cdf_at_limit_at_most(x, math.log(limit), neighbours, total)
+    at_least = _cdf_at_limit_at_least(x, math.log(limit), neighbours, total)
     lowest, highest = _fraction_over(share, j, at_most), _fraction_over(share, j, at_least)
     # The interpolation follows a light tail's bend better than the chord does: never count fewer.
     estimate = max(_interpolated(finite, share, j, limit), lowest)

@@ -300,7 +300,7 @@ def latency_vs_stable(
 def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Finding:
     """Is the canary's share (errors; a user check's events over trials) more than `limit` worse
     than the stable's? Miettinen-Nurminen's score test on the difference, the worse way round; at
-    any look, the canary's e-process held to the stable's own time-uniform bound plus the limit."""
+    any look, its anytime boundary and the canary's exact e-process together."""
     check, margin, levels = context.check, context.limit, context.levels
     worse, better = (stable, canary) if check.bound.lower_is_worse else (canary, stable)
     counts = (worse.errors, worse.total, better.errors, better.total)
@@ -313,7 +313,7 @@ def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Fin
         low = statistics.difference_bound(*counts, 1 - levels.alpha, upper=False)
         p_value = statistics.difference_p_value(*counts, margin)
     evidence = Evidence(
-        method="e-process against the stable's bound" if levels.anytime else "miettinen-nurminen",
+        method="miettinen-nurminen and e-process, anytime" if levels.anytime else "miettinen-nurminen",
         estimate=observed,
         low=low,
         high=high,
@@ -350,27 +350,30 @@ def share_vs_stable(context: Context, canary: Outcomes, stable: Outcomes) -> Fin
     return Finding(Outcome.INCONCLUSIVE, margin, reason, evidence)
 
 
-# Of a comparison's alpha, the part spent on the stable's own bound: the stable serves many times
-# the canary's requests, so its bound is tight at a small share.
-STABLE_SHARE_OF_ALPHA = 0.2
-
-
 def _worse_than_stable_anytime(
     check: Check, canary: Outcomes, stable: Outcomes, margin: float, alpha: float
 ) -> tuple[float, float]:
     """How much worse the canary's share is at least, at any look, and the p-value at the margin.
 
-    The stable's share lies under its time-uniform upper bound at every look but with probability
-    alpha_s; while it does, a canary within the margin has a share under that bound plus the
-    margin, which its e-process crosses with probability at most alpha - alpha_s (a union bound)."""
+    Two bounds, the lower taken. Miettinen-Nurminen's score, inverted at the normal-mixture boundary
+    (an asymptotic confidence sequence), carries the stable's own sampling error; at small counts its
+    normal tail is too kind to a canary's first few errors, where the canary's exact e-process
+    against the stable's share plus the margin is not. A fail needs both: calibrated at rare errors
+    too, and at scale as powerful as the score test alone (tests/test_statistical_rules.py)."""
+    worse, better = (stable, canary) if check.bound.lower_is_worse else (canary, stable)
+    counts = (worse.errors, worse.total, better.errors, better.total)
+    looked = canary.total * stable.total / (canary.total + stable.total)
+    boundary = sequential.normal_boundary(looked, alpha)
+    score_low = statistics.difference_bound(*counts, float(special.ndtr(boundary)), upper=False)
+    score_p = sequential.normal_p_value(statistics.difference_score(*counts, margin), looked)
 
     def bad(version: Outcomes) -> float:  # the requests that count against a version
         return version.ok if check.bound.lower_is_worse else version.errors
 
-    stable_high = sequential.share_upper_bound(bad(stable), stable.total, alpha * STABLE_SHARE_OF_ALPHA)
-    canary_low = sequential.share_lower_bound(bad(canary), canary.total, alpha * (1 - STABLE_SHARE_OF_ALPHA))
-    p_value = sequential.share_p_value(bad(canary), canary.total, min(stable_high + margin, 1.0))
-    return canary_low - stable_high, p_value
+    stable_share = bad(stable) / stable.total
+    exact_low = sequential.share_lower_bound(bad(canary), canary.total, alpha) - stable_share
+    exact_p = sequential.share_p_value(bad(canary), canary.total, min(stable_share + margin, 1.0))
+    return min(score_low, exact_low), max(score_p, exact_p)
 
 
 Rule = Callable[[Context, Histogram | Outcomes, Histogram | Outcomes | None], Finding]

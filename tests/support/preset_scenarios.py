@@ -36,7 +36,7 @@ KINDS = {
     "healthy": ("pass", {"rps": 10}),
     "slower": ("fail", {"rps": 10, "median_seconds": 0.075}),  # every request 1.5 times as long
     "erring": ("fail", {"rps": 10, "error_ratio": 0.06}),
-    "thin": ("inconclusive", {"rps": 0.05}),
+    "thin": ("inconclusive", {"rps": 0.02}),  # 12 requests since it started, 50 only half an hour later
 }
 
 
