@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from app import promql
+from app.canary_starts import CanaryStarts, Known
 from app.judge.checks import Check, Mode
 from app.judge.judgment import Guarantee, Judgment, judge
-from app.measurement import Measurement, Plan, Role, canary_start, measure
+from app.measurement import Measurement, Plan, Role, canary_start, gather_within, measure
 from app.models import MAX_WINDOW_SECONDS, AnalysisRequest
 from app.presets import Preset
 from app.prometheus import PrometheusClient
@@ -90,14 +91,14 @@ async def run_analysis(
     preset: Preset,
     budget_seconds: float,
     evaluated_at: datetime | None = None,
+    starts: CanaryStarts | None = None,
 ) -> Analysis:
-    """Raises PrometheusError when anything could not be measured: no verdict without data."""
+    """Raises PrometheusError when anything could not be measured: no verdict without data.
+    `starts`: canaries' starts found before, to look back only as far as the last analysis."""
     evaluated_at = evaluated_at or request.at or datetime.now(UTC)
-    at = evaluated_at.timestamp()
     started = time.perf_counter()
-    span = await data_span(request, preset, client, evaluated_at, budget_seconds)
-    plan = plan_for(request, preset, span.duration)
-    measurement = await measure(plan, client, at, budget_seconds - (time.perf_counter() - started))
+    measured = Measuring(request, preset, client, evaluated_at, started + budget_seconds)
+    span, plan, measurement = await measured.run(starts)
     prometheus_seconds = time.perf_counter() - started
     judgment = judge(
         request.checks,
@@ -120,25 +121,63 @@ async def run_analysis(
     )
 
 
-async def data_span(
-    request: AnalysisRequest, preset: Preset, client: PrometheusClient, evaluated_at: datetime, budget_seconds: float
-) -> Span:
-    """What to judge. An anytime guarantee needs data that only grows: everything since the canary's
-    series began (counters start at zero then), the stable's over the same span; never less than the
-    window. Otherwise the window."""
-    window = promql.duration_seconds(request.window)
-    if request.mode is not Mode.STATISTICAL or request.guarantee is not Guarantee.ANYTIME:
-        return Span(Data.WINDOW, evaluated_at - timedelta(seconds=window), window)
-    query = promql.canary_start_query(
-        preset,
-        request.service,
-        request.canary,
-        promql.duration_text(START_LOOKBACK_SECONDS),
-        promql.duration_text(START_RESOLUTION_SECONDS),
-    )
-    start = await canary_start(query, client, evaluated_at.timestamp(), budget_seconds)
-    if start is None:
-        return Span(Data.LAST_DAY, evaluated_at - timedelta(seconds=START_LOOKBACK_SECONDS), START_LOOKBACK_SECONDS)
-    # Whole seconds, so that the span reads as a PromQL duration and starts at or before the canary.
-    seconds = max(window, math.ceil(evaluated_at.timestamp() - start))
-    return Span(Data.SINCE_CANARY_START, evaluated_at - timedelta(seconds=seconds), seconds)
+@dataclass(frozen=True)
+class Measuring:
+    """What to judge, and measuring it. An anytime guarantee needs data that only grow: everything
+    since the canary's series began (its counters start at zero then), and the stable's over the
+    same span; never less than the window. Otherwise the window."""
+
+    request: AnalysisRequest
+    preset: Preset
+    client: PrometheusClient
+    evaluated_at: datetime
+    deadline: float  # time.perf_counter() by which every answer must be in
+
+    async def run(self, starts: CanaryStarts | None) -> tuple[Span, Plan, Measurement]:
+        request = self.request
+        if request.mode is not Mode.STATISTICAL or request.guarantee is not Guarantee.ANYTIME:
+            window = promql.duration_seconds(request.window)
+            return await self.measured(Span(Data.WINDOW, self.evaluated_at - timedelta(seconds=window), window))
+        canary = self.start_query(START_LOOKBACK_SECONDS)
+        known = starts.recall(canary, self.at, START_LOOKBACK_SECONDS) if starts else None
+        if known is None:
+            start = await canary_start(canary, self.client, self.at, self.left())
+            found = await self.measured(self.since(start))
+        else:
+            # The start found last time, checked over the minutes since, while measuring from it:
+            # one round trip unless the canary's series went away and came back in between.
+            recent = self.start_query(self.at - known.checked_at + START_RESOLUTION_SECONDS)
+            guess = self.since(known.start)
+            answers = await gather_within(
+                self.left(),
+                {"start": canary_start(recent, self.client, self.at, self.left()), "found": self.measured(guess)},
+            )
+            start = known.start if answers["start"] is None else answers["start"]
+            found = answers["found"] if start == known.start else await self.measured(self.since(start))
+        if starts is not None and start is not None:
+            starts.remember(canary, Known(start, self.at))
+        return found
+
+    @property
+    def at(self) -> float:
+        return self.evaluated_at.timestamp()
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def start_query(self, lookback_seconds: float) -> str:
+        lookback = promql.duration_text(max(lookback_seconds, 2 * START_RESOLUTION_SECONDS))
+        resolution = promql.duration_text(START_RESOLUTION_SECONDS)
+        return promql.canary_start_query(self.preset, self.request.service, self.request.canary, lookback, resolution)
+
+    def since(self, start: float | None) -> Span:
+        if start is None:
+            since = self.evaluated_at - timedelta(seconds=START_LOOKBACK_SECONDS)
+            return Span(Data.LAST_DAY, since, START_LOOKBACK_SECONDS)
+        # Whole seconds, so that the span reads as a PromQL duration and starts at or before the canary.
+        seconds = max(promql.duration_seconds(self.request.window), math.ceil(self.at - start))
+        return Span(Data.SINCE_CANARY_START, self.evaluated_at - timedelta(seconds=seconds), seconds)
+
+    async def measured(self, span: Span) -> tuple[Span, Plan, Measurement]:
+        plan = plan_for(self.request, self.preset, span.duration)
+        return span, plan, await measure(plan, self.client, self.at, self.left())

@@ -160,7 +160,9 @@ async def _judge(request: Request, analysis_request: AnalysisRequest) -> tuple[A
     at = evaluation_time(analysis_request, settings.evaluation_resolution_seconds)
 
     async def analyzed() -> tuple[Analysis, AnalysisResponse]:
-        analysis = await run_analysis(analysis_request, client, preset, settings.analysis_timeout_seconds, at)
+        analysis = await run_analysis(
+            analysis_request, client, preset, settings.analysis_timeout_seconds, at, request.app.state.canary_starts
+        )
         return analysis, analysis_response(analysis, settings)
 
     started = time.perf_counter()

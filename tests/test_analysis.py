@@ -3,11 +3,13 @@ the judgment."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.analysis import Data, plan_for, run_analysis
+from app.canary_starts import CanaryStarts
 from app.judge.judgment import Verdict
 from app.measurement import FAMILIES, Role
 from app.models import AnalysisRequest
@@ -78,3 +80,37 @@ async def test_limits_asked_for_reach_the_judgment() -> None:
     fake = fake_for(request, observed(p95=0.45), observed(), "10m", started)
     analysis = await run_analysis(request, fake, Preset(), 2)
     assert analysis.judgment.verdict is Verdict.PASS
+
+
+async def test_the_next_analysis_looks_back_only_to_the_last_and_measures_at_once() -> None:
+    """Argo asks again a minute later: the start found is checked over the minutes since, in the same
+    round trip as the families measured from it."""
+    request = AnalysisRequest(service="checkout", at=AT)
+    started = (AT - timedelta(minutes=20)).timestamp()
+    starts = CanaryStarts()
+    first = fake_for(request, observed(), observed(), "20m", started)
+    await run_analysis(request, first, Preset(), 2, starts=starts)
+    assert "[1d:1m]" in first.sent[0]
+    later = AnalysisRequest(service="checkout", at=AT + timedelta(minutes=1))
+    fake = fake_for(later, observed(), observed(), "21m", started)
+    fake.delay = 0.2
+    began = time.perf_counter()
+    analysis = await run_analysis(later, fake, Preset(), 2, starts=starts)
+    assert time.perf_counter() - began < 0.35  # both queries at once: one round trip
+    assert len(fake.sent) == 2 and "[2m:1m]" in next(q for q in fake.sent if q.startswith(START_QUERY))
+    assert analysis.span.duration == "21m" and analysis.span.data is Data.SINCE_CANARY_START
+
+
+async def test_a_canary_that_came_back_is_measured_again_from_its_new_start() -> None:
+    request = AnalysisRequest(service="checkout", at=AT)
+    starts = CanaryStarts()
+    first = fake_for(request, observed(), observed(), "20m", (AT - timedelta(minutes=20)).timestamp())
+    await run_analysis(request, first, Preset(), 2, starts=starts)
+    # Gone, and back 3 minutes later: 7 minutes since its new start at the next look.
+    later = AnalysisRequest(service="checkout", at=AT + timedelta(minutes=10))
+    restarted = (AT + timedelta(minutes=3)).timestamp()
+    fake = fake_for(later, observed(), observed(), "7m", restarted)
+    fake.answers |= fake_for(later, observed(), observed(), "30m", restarted).answers
+    analysis = await run_analysis(later, fake, Preset(), 2, starts=starts)
+    assert analysis.span.duration == "7m" and fake.sent[-1] == analysis.plan.calls()[FAMILIES]
+    assert len(fake.sent) == 3  # the short look-back and the guess at once, then the families from the new start

@@ -4,6 +4,7 @@ checks' own) from distributions given per version, shaped exactly as Prometheus 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 
 from app import promql
@@ -14,6 +15,7 @@ from app.prometheus import Labels, Matrix, PrometheusError, Vector
 
 Distribution = Histogram | Outcomes | None
 START_QUERY = promql.CANARY_START_QUERY.split("{")[0]  # how the canary's start query begins
+LOOKBACK = re.compile(r"\[(\w+):\w+\]\)$")  # the start query's look-back, before its resolution
 
 
 def samples(version_label: str, version: str, measured: Distribution) -> list[tuple[Labels, float]]:
@@ -73,7 +75,10 @@ class FakePrometheus:
     async def query(self, query: str, at: float, timeout: float) -> Vector:
         await self._answer_time(query)
         if query.startswith(START_QUERY):
-            return Vector(() if self.canary_started is None else (({}, self.canary_started),), self.warnings)
+            # The last moment without the canary's series, when it lies within the look-back asked for.
+            lookback = promql.duration_seconds(LOOKBACK.search(query).group(1))
+            started = self.canary_started
+            return Vector(() if started is None or started < at - lookback else (({}, started),), self.warnings)
         return Vector(self.answers[query], self.warnings)
 
     async def query_range(self, query: str, start: float, end: float, step: float, timeout: float) -> Matrix:
