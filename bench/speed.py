@@ -22,6 +22,8 @@ import httpx
 # Run as a script, only bench/ is on the path: make `app` and `bench` importable too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app import promql
+from app.demo.__main__ import CANARY_AGE_SECONDS
 from app.judge.builtin_checks import CHECKS
 from app.measurement import Plan, Role
 from app.presets import Preset
@@ -32,6 +34,7 @@ SERVICE, WINDOW = "checkout", "5m"
 VERSIONS = {Role.CANARY: "canary", Role.STABLE: "stable"}
 SERVICES = ("checkout", "payments", "search", "onboarding")
 IN_FLIGHT = 20
+CANARY_AGE = promql.duration_text(CANARY_AGE_SECONDS)  # the demo's canaries started this long before it
 
 
 def reference_query() -> str:
@@ -43,7 +46,15 @@ def reference_query() -> str:
 
 
 def analyzer_queries() -> list[str]:
-    return list(Plan.build(CHECKS, Preset(), SERVICE, VERSIONS, WINDOW).calls().values())
+    """What an analysis of a canary it has seen before sends at once: the families since the canary's
+    start, and that start checked over the last minutes (app/canary_starts.py)."""
+    families = list(Plan.build(CHECKS, Preset(), SERVICE, VERSIONS, CANARY_AGE).calls().values())
+    return [*families, start_query("2m")]
+
+
+def start_query(lookback: str) -> str:
+    """The canary's start: over a day for a canary not seen before, over minutes for one seen since."""
+    return promql.canary_start_query(Preset(), SERVICE, VERSIONS[Role.CANARY], lookback, "1m")
 
 
 def median_ms(timings: list[float]) -> float:
@@ -97,6 +108,7 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
             await timed(int(50 * scale), analyze)
         reference = await timed(int(200 * scale), lambda: query(reference_query()))
         query_set_timings = await timed(int(200 * scale), query_set)
+        first_start = await timed(int(200 * scale), lambda: query(start_query("1d")))
         analyses = await timed(int(200 * scale), analyze)
 
         # Distinct: each its own moment (a second apart over the last hour), so nothing can be shared.
@@ -111,6 +123,7 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
     return {
         "reference_ms": median_ms(reference),
         "query_set_ms": median_ms(query_set_timings),
+        "first_start_ms": median_ms(first_start),
         "analyze_ms": median_ms(analyses),
         "reference_rate": reference_rate,
         "distinct_rate": distinct_rate,
@@ -124,13 +137,15 @@ def report(figures: dict[str, float]) -> None:
     f = figures
     print(f"reference query alone, median:            {f['reference_ms']:.2f} ms")
     print(f"the analyzer's {len(analyzer_queries())} queries at once, median:   {f['query_set_ms']:.2f} ms")
+    print(f"a canary's start over a day (first look):  {f['first_start_ms']:.2f} ms")
     print(f"/analyze, median:                          {f['analyze_ms']:.2f} ms")
-    print(f"  latency ratio /analyze ÷ reference:      {f['analyze_ms'] / f['reference_ms']:.2f}   (target ≤ 1.5)")
+    print(f"  latency ratio /analyze ÷ reference:      {f['analyze_ms'] / f['reference_ms']:.2f}   (target ≤ 2.5)")
     print(f"  overhead ratio /analyze ÷ its queries:   {f['analyze_ms'] / f['query_set_ms']:.2f}")
     print(f"reference query, {IN_FLIGHT} in flight:            {f['reference_rate']:.0f} /s")
     print(f"distinct analyses, {IN_FLIGHT} in flight:          {f['distinct_rate']:.0f} /s")
-    print(f"  throughput ratio distinct ÷ reference:   {f['distinct_rate'] / f['reference_rate']:.2f}")
-    print(f"repeated analyses, {IN_FLIGHT} in flight:          {f['repeated_rate']:.0f} /s   (target ≥ 200)")
+    distinct = f["distinct_rate"] / f["reference_rate"]
+    print(f"  throughput ratio distinct ÷ reference:   {distinct:.2f}   (target ≥ 0.45)")
+    print(f"repeated analyses, {IN_FLIGHT} in flight:          {f['repeated_rate']:.0f} /s   (target ≥ 250)")
     print(f"analyzer RSS: {f['rss_before']:.0f} MiB before the load, {f['rss_after']:.0f} MiB after   (target < 150)")
 
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from scipy import optimize, stats
+from scipy import interpolate, optimize, stats
 
 from app.judge import sequential
 from app.judge.distributions import Histogram
-from app.judge.shapes import Model, slower_than
+from app.judge.shapes import Model, pchip, slower_than
 from tests.support.observations import BOUNDS
 
 SLO = 0.3  # between the default bounds 250 ms and 500 ms
@@ -144,3 +144,18 @@ def test_false_fails_at_the_slo_stay_under_alpha_at_any_traffic() -> None:
             for counts in rng.multinomial(n, probabilities, size=200):
                 drawn = Histogram(BOUNDS, tuple(float(c) for c in np.cumsum(counts)))
                 assert sequential.share_log_e_value(slower_than(drawn, SLO).low, n, 0.05) < threshold, (name, n)
+
+
+@pytest.mark.parametrize(
+    ("xs", "ys"),
+    [
+        ((0.0, 1.0), (0.0, 2.0)),
+        ((0.0, 0.7, 1.5, 2.0), (-1.0, 0.2, 0.5, 2.5)),
+        ((-4.6, -3.7, -2.3, -1.4, -0.7, 0.0), (-2.5, -1.9, -0.3, 1.2, 1.25, 2.9)),  # a flat stretch
+        ((0.0, 1.0, 2.0, 3.0), (0.0, 1.0, 0.5, 2.0)),  # not monotone: zero slopes at the turns
+    ],
+)
+def test_pchip_is_scipys(xs: tuple, ys: tuple) -> None:
+    reference = interpolate.PchipInterpolator(xs, ys, extrapolate=True)
+    for x in np.linspace(xs[0] - 0.5, xs[-1] + 0.5, 37):
+        assert pchip(xs, ys, float(x)) == pytest.approx(float(reference(x)), abs=1e-12), x

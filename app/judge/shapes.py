@@ -34,14 +34,14 @@ bracketed by the neighbouring bounds.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
 from scipy import special
-from scipy.interpolate import PchipInterpolator
 
 from app.judge import statistics
 from app.judge.distributions import Histogram
@@ -180,5 +180,45 @@ def _interpolated(finite: list[float], share: list[float], j: int, limit: float)
     if len(points) < 2:
         return 0.5
     xs, ys = zip(*points, strict=True)
-    at_limit = float(special.ndtr(PchipInterpolator(xs, ys, extrapolate=True)(math.log(limit))))
-    return _fraction_over(share, j, at_limit)
+    return _fraction_over(share, j, float(special.ndtr(pchip(xs, ys, math.log(limit)))))
+
+
+def pchip(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
+    """scipy's PchipInterpolator(xs, ys, extrapolate=True)(x) at one point, without building it (a
+    hundredth of the cost): Fritsch-Carlson slopes at the two knots around x, then the cubic."""
+    n = len(xs)
+    k = min(max(bisect.bisect_right(xs, x) - 1, 0), n - 2)  # the interval holding x, or the nearest end's
+    widths = [xs[i + 1] - xs[i] for i in range(n - 1)]
+    slopes = [(ys[i + 1] - ys[i]) / widths[i] for i in range(n - 1)]
+
+    def derivative(i: int) -> float:
+        if n == 2:
+            return slopes[0]
+        if i == 0:
+            return _edge(widths[0], widths[1], slopes[0], slopes[1])
+        if i == n - 1:
+            return _edge(widths[-1], widths[-2], slopes[-1], slopes[-2])
+        before, after = slopes[i - 1], slopes[i]
+        if before * after <= 0:
+            return 0.0
+        w1, w2 = 2 * widths[i] + widths[i - 1], widths[i] + 2 * widths[i - 1]
+        return (w1 + w2) / (w1 / before + w2 / after)
+
+    h, t = widths[k], (x - xs[k]) / widths[k]
+    d0, d1 = derivative(k), derivative(k + 1)
+    return (
+        ys[k] * (2 * t**3 - 3 * t**2 + 1)
+        + h * d0 * (t**3 - 2 * t**2 + t)
+        + ys[k + 1] * (-2 * t**3 + 3 * t**2)
+        + h * d1 * (t**3 - t**2)
+    )
+
+
+def _edge(h0: float, h1: float, m0: float, m1: float) -> float:
+    """The slope at an end knot: a one-sided three-point estimate, kept monotone (scipy's rule)."""
+    d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    if math.copysign(1, d) != math.copysign(1, m0):
+        return 0.0
+    if math.copysign(1, m0) != math.copysign(1, m1) and abs(d) > abs(3 * m0):
+        return 3 * m0
+    return d
