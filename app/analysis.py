@@ -61,12 +61,12 @@ def versions(request: AnalysisRequest) -> dict[Role, str]:
 
 
 def plan_for(request: AnalysisRequest, preset: Preset, span: str) -> Plan:
-    return Plan.build(request.checks, preset, request.service, versions(request), span)
+    return Plan.build(request.checks, preset, request.service, versions(request), span, request.namespace)
 
 
 def expressions_for(request: AnalysisRequest, preset: Preset, span: str) -> dict[str, dict[Role, str]]:
     def expression(check: Check, version: str) -> str:
-        return promql.expression(check, preset, request.service, version, span)
+        return promql.expression(check, preset, request.service, version, span, request.namespace)
 
     return {
         check.name: {role: expression(check, version) for role, version in versions(request).items()}
@@ -168,7 +168,10 @@ class Measuring:
     def start_query(self, lookback_seconds: float) -> str:
         lookback = promql.duration_text(max(lookback_seconds, 2 * START_RESOLUTION_SECONDS))
         resolution = promql.duration_text(START_RESOLUTION_SECONDS)
-        return promql.canary_start_query(self.preset, self.request.service, self.request.canary, lookback, resolution)
+        request = self.request
+        return promql.canary_start_query(
+            self.preset, request.service, request.canary, lookback, resolution, request.namespace
+        )
 
     def since(self, start: float | None) -> Span:
         if start is None:

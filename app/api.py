@@ -26,6 +26,7 @@ from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError
 from app.responses import analysis_response
 from app.settings import Settings
+from app.tenancy.admission import Admitted, admit
 
 audit = structlog.get_logger("canary_analyzer.audit")
 tracer = trace.get_tracer(__name__)
@@ -60,6 +61,11 @@ EDGE_RESPONSES: dict[int | str, dict] = {
     503: error_response("More connections than MAX_CONNECTIONS; the connection is closed."),
 }
 INVALID = "Invalid input (or more query parameters than MAX_QUERY_PARAMETERS); nothing was queried."
+# With TENANCY on (app/tenancy/): always the JSON error body, the report's too.
+REFUSED: dict[int | str, dict] = {
+    401: error_response("TENANCY on: no credential, or one not valid here; `WWW-Authenticate: Bearer`."),
+    403: error_response("TENANCY on: the credential does not cover the service in that namespace."),
+}
 UNMEASURED = "Prometheus could not be queried (Argo counts an Error and retries), or more connections than allowed."
 
 
@@ -76,6 +82,7 @@ def router(models: RequestModels = BUILTIN) -> APIRouter:
         response_model=AnalysisResponse,
         responses={
             200: {"content": HTML_CONTENT, "description": "JSON, or the report"},
+            **REFUSED,
             422: error_response(INVALID, html=True),
             503: error_response(UNMEASURED, html=True),
         },
@@ -96,7 +103,7 @@ def router(models: RequestModels = BUILTIN) -> APIRouter:
     @routes.post(
         "/analyze",
         response_model=AnalysisResponse,
-        responses={422: error_response(INVALID), 503: error_response(UNMEASURED)},
+        responses={**REFUSED, 422: error_response(INVALID), 503: error_response(UNMEASURED)},
     )
     async def analyze_post(request: Request, body: request_model) -> Response:  # type: ignore[valid-type]
         """Judge a canary against its stable; the inputs come as a JSON body (Argo's `jsonBody`)."""
@@ -120,7 +127,7 @@ def _refuse_repeated_parameters(request: Request) -> None:
 
 async def _json(request: Request, analysis_request: AnalysisRequest) -> Response:
     try:
-        _, body = await _judge(request, analysis_request)
+        _, body, _ = await _judge(request, analysis_request)
     except PrometheusError as exc:
         problem = ErrorResponse(
             error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=request.state.trace_id
@@ -135,26 +142,29 @@ async def _report(request: Request, analysis_request: AnalysisRequest, params: A
     trace_id: str = request.state.trace_id
     form = {k: str(v) for k, v in params.model_dump(mode="json", exclude_none=True).items()}
     try:
-        analysis, body = await _judge(request, analysis_request)
+        analysis, body, client = await _judge(request, analysis_request)
     except PrometheusError as exc:
         page = report.render_problem(
             503, "Prometheus could not be queried", [f"{exc.cause}: {exc.detail}"], form, trace_id
         )
         return HTMLResponse(page, status_code=503, headers=HTML_HEADERS)
-    history = await report.fetch_history(
-        analysis, request.app.state.prometheus, params.lookback, settings.analysis_timeout_seconds
-    )
+    history = await report.fetch_history(analysis, client, params.lookback, settings.analysis_timeout_seconds)
     judged = report.judged_history(analysis, history)
     charts = report.check_charts(analysis, body, history, judged)
     page = report.render_report(body, charts, history, report.verdict_strip(judged, history), params.lookback, form)
     return HTMLResponse(page, headers=HTML_HEADERS)
 
 
-async def _judge(request: Request, analysis_request: AnalysisRequest) -> tuple[Analysis, AnalysisResponse]:
-    """Runs the analysis and builds its answer, counting and auditing it; raises PrometheusError
-    when it cannot measure."""
+async def _judge(
+    request: Request, analysis_request: AnalysisRequest
+) -> tuple[Analysis, AnalysisResponse, PrometheusClient]:
+    """Runs the analysis and builds its answer, counting and auditing it; with the client it was
+    measured through (the caller's backend tenant), for any further query about it. Raises
+    PrometheusError when it cannot measure, and Refused when the caller may not ask this."""
     settings: Settings = request.app.state.settings
-    client: PrometheusClient = request.app.state.prometheus
+    admitted = _admitted(request, analysis_request, settings)
+    analysis_request = analysis_request.model_copy(update={"namespace": admitted.namespace})
+    client: PrometheusClient = request.app.state.prometheus.for_tenant(admitted.tenant)
     inputs = analysis_request.model_dump(mode="json", exclude_none=True)
     preset = _preset(analysis_request, settings)
     at = evaluation_time(analysis_request, settings.evaluation_resolution_seconds)
@@ -183,8 +193,19 @@ async def _judge(request: Request, analysis_request: AnalysisRequest) -> tuple[A
     body = answer.model_copy(update={"trace_id": request.state.trace_id})
     seconds = time.perf_counter() - started
     metrics.record_analysis(body, seconds)
-    _audit(body, inputs, analysis.prometheus_seconds, seconds, shared)
-    return analysis, body
+    _audit(body, inputs, analysis.prometheus_seconds, seconds, shared, admitted.who)
+    return analysis, body, client
+
+
+def _admitted(request: Request, analysis_request: AnalysisRequest, settings: Settings) -> Admitted:
+    grants = getattr(request.state, "grants", None) if settings.tenancy else None
+    namespace, service = analysis_request.namespace, analysis_request.service
+    try:
+        return admit(namespace, service, grants, settings.tenants, analysis_request.selects_namespace)
+    except ValueError as exc:
+        raise RequestValidationError(
+            [{"loc": ("namespace",), "msg": str(exc), "type": "missing", "input": None}]
+        ) from None
 
 
 def _preset(analysis_request: AnalysisRequest, settings: Settings) -> Preset:
@@ -196,9 +217,12 @@ def _preset(analysis_request: AnalysisRequest, settings: Settings) -> Preset:
     return preset
 
 
-def _audit(body: AnalysisResponse, inputs: dict, prometheus_seconds: float, seconds: float, shared: bool) -> None:
+def _audit(
+    body: AnalysisResponse, inputs: dict, prometheus_seconds: float, seconds: float, shared: bool, who: str | None
+) -> None:
     audit.info(
         "analysis",
+        caller=who,  # whose credential (its name, never the token); None with tenancy off
         inputs=inputs,
         verdict=body.verdict,
         reason=body.reasons[0],

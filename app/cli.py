@@ -25,6 +25,7 @@ from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
 from app.settings import Settings
+from app.tenancy.admission import admit
 
 
 class Exit(IntEnum):
@@ -73,6 +74,7 @@ def add_limit_options(command: click.Command, checks: Iterable[Check]) -> None:
 
 @cli.command(epilog=EPILOG)
 @click.option("--service", required=True, help="Value of the service label.")
+@click.option("--namespace", help="The service's Kubernetes namespace: every query selects it.")
 @click.option("--canary", default="canary", show_default=True, help="Version label value of the canary.")
 @click.option("--stable", default="stable", show_default=True, help="Version label value of the stable.")
 @click.option("--window", default="5m", show_default=True, help="PromQL duration the rates are taken over.")
@@ -93,7 +95,13 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     if problem:
         _fail_usage(f"stable: {problem}")
     try:
-        analysis = asyncio.run(_analyze(request, settings, preset))
+        # Whoever runs the command asks with the analyzer's credentials directly: nobody's deputy, so
+        # no grants apply; a namespace is still read from its own backend tenant.
+        tenant = admit(request.namespace, request.service, None, settings.tenants, request.selects_namespace).tenant
+    except ValueError as exc:
+        _fail_usage(f"namespace: {exc}")
+    try:
+        analysis = asyncio.run(_analyze(request, settings, preset, tenant))
     except PrometheusError as exc:
         if as_json:
             click.echo(json.dumps({"error": "prometheus_unavailable", "cause": exc.cause, "detail": exc.detail}))
@@ -127,15 +135,14 @@ def serve(host: str | None, port: int | None) -> None:
         "app.main:app",
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=True,
         access_log=False,
         **server_options(settings),
     )
 
 
-async def _analyze(request: AnalysisRequest, settings: Settings, preset: Preset) -> Analysis:
+async def _analyze(request: AnalysisRequest, settings: Settings, preset: Preset, tenant: str | None) -> Analysis:
     async with build_http_client(settings) as http:
-        client = PrometheusClient(http)
+        client = PrometheusClient(http, tenant)
         return await run_analysis(request, client, preset, settings.analysis_timeout_seconds)
 
 

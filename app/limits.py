@@ -297,4 +297,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": bounded_protocol(settings),
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "ws": "none",  # no WebSocket routes: an Upgrade header is served as plain HTTP
+        # A proxy's groups header is believed from the connection's own peer (app/tenancy/callers.py):
+        # uvicorn would put X-Forwarded-For's address in its place.
+        "proxy_headers": settings.groups_header is None,
     }

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from http import HTTPStatus
 
 from fastapi import APIRouter, FastAPI, Request
@@ -30,6 +30,8 @@ from app.prometheus import Cause, PrometheusClient, Redaction, build_http_client
 from app.report import render_problem
 from app.settings import Settings, get_settings
 from app.single_flight import SingleFlight
+from app.tenancy.callers import Authentication, Callers, Refused
+from app.tenancy.token_review import TokenReviewer, TokenReviews
 
 MAX_ECHOED_INPUT = 200
 HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -54,15 +56,21 @@ def create_app(settings: Settings | None = None, span_processor: SpanProcessor |
     provider = tracing.configure_tracing(settings, span_processor)
     metrics.start_at_zero(causes=Cause, checks=settings.checks)
 
+    callers = Callers(settings.access, None, settings.proxies, settings.groups_header)
+    reviewer = _token_reviewer(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # One connection pool for the app's lifetime: every analysis reuses it.
-        async with build_http_client(settings) as http:
+        async with build_http_client(settings) as http, AsyncExitStack() as stack:
             if provider:
                 tracing.instrument_client(http, provider)
+            if reviewer is not None:
+                callers.reviews = TokenReviews(reviewer, await stack.enter_async_context(reviewer.client()))
             app.state.prometheus = PrometheusClient(http)
             yield
             app.state.prometheus = None
+            callers.reviews = None
         if provider:
             provider.shutdown()
 
@@ -84,7 +92,10 @@ def create_app(settings: Settings | None = None, span_processor: SpanProcessor |
     app.include_router(docs_router)
     app.mount("/static", StaticFiles(packages=[("app", "static")]), name="static")
     app.mount(DOCS_ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
-    # The last added runs first: RequestMiddleware gives a request its trace id before limits may refuse it.
+    # The last added runs first: RequestMiddleware gives a request its trace id before limits may refuse it,
+    # and callers prove who they are (with TENANCY on) after that, before anything is parsed.
+    if settings.tenancy:
+        app.add_middleware(Authentication, callers=callers)
     app.add_middleware(
         RequestLimits,
         max_body_bytes=settings.max_body_bytes,
@@ -94,10 +105,31 @@ def create_app(settings: Settings | None = None, span_processor: SpanProcessor |
     )
     app.add_middleware(RequestMiddleware)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(Refused, _refused)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     if provider:
         tracing.instrument_app(app, provider)
     return app
+
+
+def _token_reviewer(settings: Settings) -> TokenReviewer | None:
+    if not (settings.tenancy and settings.token_review_url and settings.token_review_audience):
+        return None
+    ca_file = (
+        settings.token_review_ca_file
+        if settings.token_review_ca_file and settings.token_review_ca_file.exists()
+        else None
+    )
+    return TokenReviewer(
+        settings.token_review_url, settings.token_review_audience, settings.token_review_token_file, ca_file
+    )
+
+
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    """A caller asking beyond its grants: the JSON error body, whatever it asked for (the report too)."""
+    assert isinstance(exc, Refused)
+    problem = ErrorResponse(error=exc.error, detail=exc.detail, trace_id=request.state.trace_id)
+    return JSONResponse(problem.model_dump(mode="json", exclude_none=True), status_code=exc.status)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:

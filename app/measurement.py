@@ -54,14 +54,16 @@ class Plan:
         service: str,
         versions: Mapping[Role, str],
         window: str,
+        namespace: str | None = None,
     ) -> Plan:
         checks = list(checks)
         families = dict.fromkeys(Source(check.source) for check in checks if check.queries is None)
         queries = {
-            source: promql.family_query(source, preset, service, list(versions.values()), window) for source in families
+            source: promql.family_query(source, preset, service, list(versions.values()), window, namespace)
+            for source in families
         }
         readings = {
-            (check.source, role, part): promql.user_query(template, preset, service, version, window)
+            (check.source, role, part): promql.user_query(template, preset, service, version, window, namespace)
             for check in checks
             if check.queries is not None
             for role, version in versions.items()

@@ -6,7 +6,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import structlog
 from opentelemetry import trace
@@ -119,12 +119,19 @@ def error_body(error: str, trace_id: str, detail: object = None) -> bytes:
 
 
 async def send_error(
-    send: Send, status: int, error: str, trace_id: str, detail: object = None, close: bool = False
+    send: Send,
+    status: int,
+    error: str,
+    trace_id: str,
+    detail: object = None,
+    close: bool = False,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answers with the JSON error body; `close` ends the connection after it (the rest of the request
     was not read, so the connection cannot carry another one)."""
     body = error_body(error, trace_id, detail)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += extra_headers
     if close:
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -75,6 +75,12 @@ class _Analysis(BaseModel):
     checks: ClassVar[tuple[Check, ...]] = CHECKS
 
     service: LabelValue = Field(description="Value of the service label.")
+    namespace: LabelValue | None = Field(
+        default=None,
+        description="The Kubernetes namespace the service runs in: every query selects it (the preset's "
+        "namespace label). With TENANCY on it must be one the caller's credential covers; a credential "
+        "covering one namespace implies it.",
+    )
     canary: LabelValue = Field(default="canary", description="Value of the version label for the canary.")
     stable: Annotated[str, Field(max_length=253, pattern=r"^[A-Za-z0-9_.:-]{0,253}$")] = Field(
         default="stable",
@@ -180,6 +186,11 @@ class _Analysis(BaseModel):
     def confidence(self) -> Confidence:
         return Confidence(self.alpha, self.polls, self.failure_limit, self.pass_confidence, self.guarantee)
 
+    @property
+    def selects_namespace(self) -> bool:
+        """Some check's queries place `$namespace`: the request must name one (or imply it)."""
+        return any(check.queries is not None and check.queries.uses_namespace for check in self.checks)
+
     def limits(self) -> dict[str, float]:
         """Each check's limit by check name: the one asked for, else the default."""
         asked = {check.name: getattr(self, check.limit.field) for check in self.checks}
@@ -225,6 +236,7 @@ class _Query(BaseModel):
         if isinstance(data, dict):
             optional = {
                 "at",
+                "namespace",
                 "lookback",
                 "format",
                 "preset",

@@ -33,6 +33,9 @@ class Preset(BaseModel):
     description: str = ""
     service_label: str = "service"
     version_label: str = "version"
+    # Where a series says which Kubernetes namespace its workload runs in: every selector carries it
+    # when a request names a namespace (always, with TENANCY on).
+    namespace_label: str = "namespace"
     # Matchers every series must satisfy too, e.g. Istio's reporter: destination. A value may start
     # with a PromQL operator: "!=grpc.health.v1.Health", "=~5..", "!~..." (plain: equality).
     filters: dict[str, str] = Field(default_factory=dict)
@@ -56,7 +59,7 @@ class Preset(BaseModel):
             raise ValueError(f"{value!r} is not a valid Prometheus metric name")
         return value
 
-    @field_validator("service_label", "version_label", "error_label")
+    @field_validator("service_label", "version_label", "namespace_label", "error_label")
     @classmethod
     def _label_name(cls, value: str) -> str:
         if not LABEL_NAME.fullmatch(value):

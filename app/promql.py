@@ -93,10 +93,13 @@ HISTOGRAM_SHAPES = {
 }
 
 
-def family_query(source: Source, preset: Preset, service: str, versions: Sequence[str], window: str) -> str:
+def family_query(
+    source: Source, preset: Preset, service: str, versions: Sequence[str], window: str, namespace: str | None = None
+) -> str:
     """One query measuring both versions: grouped by the version label."""
     versions_regex = "|".join(escape_regex(_version(v, preset)) for v in versions)
-    selector = _selector(preset, service, f'{preset.version_label}=~"{escape_label_value(versions_regex)}"')
+    version_matcher = f'{preset.version_label}=~"{escape_label_value(versions_regex)}"'
+    selector = _selector(preset, service, namespace, version_matcher)
     return FAMILY_QUERIES[source].format(
         selector=selector,
         window=_window(window),
@@ -108,10 +111,12 @@ def family_query(source: Source, preset: Preset, service: str, versions: Sequenc
     )
 
 
-def canary_start_query(preset: Preset, service: str, version: str, lookback: str, resolution: str) -> str:
+def canary_start_query(
+    preset: Preset, service: str, version: str, lookback: str, resolution: str, namespace: str | None = None
+) -> str:
     version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
     return CANARY_START_QUERY.format(
-        selector=_selector(preset, service, version_matcher),
+        selector=_selector(preset, service, namespace, version_matcher),
         lookback=_window(lookback),
         resolution=_window(resolution),
         **_names(preset),
@@ -125,18 +130,22 @@ def union(queries: Iterable[str]) -> str:
     return queries[0] if len(queries) == 1 else " or ".join(f"({query})" for query in queries)
 
 
-def expression(check: Check, preset: Preset, service: str, version: str, window: str) -> str:
+def expression(
+    check: Check, preset: Preset, service: str, version: str, window: str, namespace: str | None = None
+) -> str:
     if check.queries is not None:
         queries = check.queries
         if queries.value is not None:
-            return user_query(queries.value, preset, service, version, window)
+            return user_query(queries.value, preset, service, version, window, namespace)
         assert queries.events is not None and queries.trials is not None
-        events, trials = (user_query(q, preset, service, version, window) for q in (queries.events, queries.trials))
+        events, trials = (
+            user_query(q, preset, service, version, window, namespace) for q in (queries.events, queries.trials)
+        )
         return f"({events}) / ({trials})"
     version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
     return EXPRESSIONS[check.statistic].format(
-        selector=_selector(preset, service, version_matcher),
-        error_selector=_selector(preset, service, version_matcher, _error_matcher(preset)),
+        selector=_selector(preset, service, namespace, version_matcher),
+        error_selector=_selector(preset, service, namespace, version_matcher, _error_matcher(preset)),
         window=_window(window),
         quantile=check.quantile,
         in_seconds=IN_SECONDS[preset.latency_unit],
@@ -144,7 +153,9 @@ def expression(check: Check, preset: Preset, service: str, version: str, window:
     )
 
 
-def user_query(template: str, preset: Preset, service: str, version: str, window: str) -> str:
+def user_query(
+    template: str, preset: Preset, service: str, version: str, window: str, namespace: str | None = None
+) -> str:
     """A user check's template for one version: the placeholders stand alone in quoted label values and
     in a range (app/user_checks.py refuses them anywhere else), and take validated, escaped values."""
     values = {
@@ -152,6 +163,10 @@ def user_query(template: str, preset: Preset, service: str, version: str, window
         "version": escape_label_value(_version(version, preset)),
         "window": _window(window),
     }
+    if namespace is not None:
+        values["namespace"] = escape_label_value(_label_value(namespace))
+    elif '"$namespace"' in template:
+        raise ValueError("this check's queries select the namespace: the request must name one")
     return string.Template(template).substitute(values)
 
 
@@ -175,10 +190,13 @@ def escape_regex(value: str) -> str:
     return "".join(ch if ch.isalnum() or ch == "_" else "\\" + ch for ch in value)
 
 
-def _selector(preset: Preset, service: str, *matchers: str) -> str:
-    service_matcher = f'{preset.service_label}="{escape_label_value(_label_value(service))}"'
+def _selector(preset: Preset, service: str, namespace: str | None, *matchers: str) -> str:
+    """The service (in its namespace, when one is given: with tenancy on, always), the preset's filters, more."""
+    scope = [f'{preset.service_label}="{escape_label_value(_label_value(service))}"']
+    if namespace is not None:
+        scope.append(f'{preset.namespace_label}="{escape_label_value(_label_value(namespace))}"')
     filters = [f'{label}{op}"{escape_label_value(operand)}"' for label, (op, operand) in _filters(preset)]
-    return "{" + ",".join([service_matcher, *filters, *matchers]) + "}"
+    return "{" + ",".join([*scope, *filters, *matchers]) + "}"
 
 
 def _filters(preset: Preset) -> list[tuple[str, tuple[str, str]]]:

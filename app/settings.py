@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from app import user_checks
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Check
 from app.presets import PRESETS, Preset
+from app.tenancy import access, tenants
 
 MIB = 1024 * 1024
 
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True, hide_input_in_errors=True)
     _resolved: dict[str, Preset] = PrivateAttr(default_factory=dict)
     _all_checks: tuple[Check, ...] = PrivateAttr(default=())
+    _access: access.Access | None = PrivateAttr(default=None)
+    _tenants: dict[str, str] = PrivateAttr(default_factory=dict)
+    _proxies: list[Any] = PrivateAttr(default_factory=list)
 
     # May carry user:password@ (basic auth); it is never shown, links use the URL without it.
     prometheus_url: str = Field(default="http://localhost:9090", repr=False)
@@ -53,6 +58,7 @@ class Settings(BaseSettings):
     # Adjust the METRICS_PRESET preset (the first version's variables, kept working).
     service_label: str | None = None
     version_label: str | None = None
+    namespace_label: str | None = None
     status_label: str | None = None
     requests_metric: str | None = None
     duration_metric: str | None = None
@@ -79,6 +85,17 @@ class Settings(BaseSettings):
     otel_traces_exporter: str | None = None
     otel_service_name: str = "canary-analyzer"
 
+    # One analyzer for many teams (app/tenancy/): off unless TENANCY is on.
+    tenancy: bool = False
+    access_file: Path | None = None  # static tokens and proxy groups, with their scopes
+    token_review_url: str | None = None  # the API server that reviews ServiceAccount tokens
+    token_review_audience: str | None = None  # the audience a reviewed token must be valid for
+    token_review_ca_file: Path | None = Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt")
+    token_review_token_file: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+    tenants_file: Path | None = None  # namespace -> the Mimir/Cortex tenant holding its data
+    trusted_proxies: list[str] = Field(default_factory=list)  # CIDRs whose groups header is believed
+    groups_header: str | None = None  # e.g. X-Forwarded-Groups, set by an authenticating proxy
+
     host: str = "0.0.0.0"
     port: int = Field(default=8080, ge=1, le=65535)
 
@@ -97,7 +114,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: str) -> str:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("prometheus_url", "prometheus_public_url", "grafana_url", "public_url")
+    @field_validator("prometheus_url", "prometheus_public_url", "grafana_url", "public_url", "token_review_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:
@@ -132,6 +149,7 @@ class Settings(BaseSettings):
         legacy = {
             "service_label": self.service_label,
             "version_label": self.version_label,
+            "namespace_label": self.namespace_label,
             "error_label": self.status_label,
             "requests_metric": self.requests_metric,
             "duration_metric": self.duration_metric,
@@ -149,6 +167,44 @@ class Settings(BaseSettings):
         """The built-in checks and the team's own, read once: a file that does not validate stops start-up."""
         self._all_checks = CHECKS + (user_checks.load(self.checks_file) if self.checks_file else ())
         return self
+
+    @model_validator(mode="after")
+    def _tenancy(self) -> Settings:
+        """What many teams need, read once; a gap that would let one team read another's stops start-up."""
+        self._access = access.load(self.access_file) if self.access_file else None
+        self._tenants = tenants.load(self.tenants_file) if self.tenants_file else {}
+        self._proxies = [ipaddress.ip_network(cidr) for cidr in self.trusted_proxies]
+        if self.token_review_url and not self.token_review_audience:
+            raise ValueError("TOKEN_REVIEW_URL needs TOKEN_REVIEW_AUDIENCE: a token for any audience is no proof")
+        if not self.tenancy:
+            return self
+        if not (self._access and self._access.has_tokens) and not self.token_review_url and not self.groups_header:
+            raise ValueError("TENANCY is on but no caller could prove who it is: set ACCESS_FILE or TOKEN_REVIEW_URL")
+        if self.groups_header and not self._proxies:
+            raise ValueError("GROUPS_HEADER is believed only from TRUSTED_PROXIES: set them")
+        if any(name.lower() == "x-scope-orgid" for name in self.prometheus_headers):
+            raise ValueError(
+                "with TENANCY on, X-Scope-OrgID comes from TENANTS_FILE per namespace, not PROMETHEUS_HEADERS"
+            )
+        unplaced = [check.name for check in self._all_checks if check.queries and not check.queries.places_namespace]
+        if unplaced:
+            raise ValueError(
+                "with TENANCY on, every query of a check must select the namespace "
+                f'("$namespace"): {", ".join(unplaced)}'
+            )
+        return self
+
+    @property
+    def access(self) -> access.Access | None:
+        return self._access
+
+    @property
+    def tenants(self) -> dict[str, str]:
+        return self._tenants
+
+    @property
+    def proxies(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return self._proxies
 
     @property
     def checks(self) -> tuple[Check, ...]:

@@ -34,7 +34,7 @@ from app.models import OWN_FIELDS
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PLACEHOLDER = re.compile(r"\$(\w+)")
 # Where a placeholder may stand: a whole quoted label value, or a whole range.
-QUOTED = re.compile(r'"\$(service|version)"')
+QUOTED = re.compile(r'"\$(service|version|namespace)"')
 RANGE = re.compile(r"\[\$window\]")
 BUILTIN_FIELDS = {check.limit.field for check in CHECKS}
 
@@ -74,9 +74,9 @@ class CheckSpec(BaseModel):
     def _placeholders(cls, template: str | None) -> str | None:
         if template is None:
             return None
-        unknown = set(PLACEHOLDER.findall(template)) - {"service", "version", "window"}
+        unknown = set(PLACEHOLDER.findall(template)) - {"service", "version", "namespace", "window"}
         if unknown:
-            raise ValueError(f"unknown placeholders {sorted(unknown)}: only $service, $version and $window")
+            raise ValueError(f"unknown placeholders {sorted(unknown)}: only $service, $version, $namespace and $window")
         loose = PLACEHOLDER.findall(RANGE.sub("", QUOTED.sub("", template)))
         if loose:
             raise ValueError(

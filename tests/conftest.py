@@ -14,7 +14,7 @@ import pytest
 from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
 from app.demo.traffic import openmetrics
 from app.presets import Preset
-from tests.support import business, histograms, preset_scenarios, presets
+from tests.support import business, histograms, preset_scenarios, presets, tenancy
 from tests.support.hostile_prometheus import HostilePrometheus
 from tests.support.processes import adopt_orphans, command_line, descendants, still_running
 from tests.support.recorder import RecordingPrometheus
@@ -93,6 +93,15 @@ def preset_prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loca
     data = tmp_path_factory.mktemp("presets") / "data"
     for exporter in preset_scenarios.EXPORTERS:
         backfill(exporter.openmetrics(preset_scenarios.workloads(exporter, now), now), data)
+    with LocalPrometheus(data) as prometheus:
+        yield prometheus
+
+
+@pytest.fixture(scope="session")
+def teams_prometheus(tmp_path_factory: pytest.TempPathFactory, backfilled_at: float) -> Iterator[LocalPrometheus]:
+    """Two namespaces, each with a service `shop` (tests/support/tenancy.py): one analyzer for many teams."""
+    data = tmp_path_factory.mktemp("teams") / "data"
+    backfill(openmetrics(tenancy.traffic(backfilled_at), Preset()), data)
     with LocalPrometheus(data) as prometheus:
         yield prometheus
 

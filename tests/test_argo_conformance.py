@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.support.preset_scenarios import EXPORTERS
 from tests.support.servers import ROOT, AnalyzerServer
@@ -14,25 +15,30 @@ from tests.support.servers import ROOT, AnalyzerServer
 TEMPLATES = sorted((ROOT / "analysis_templates").glob("*.yaml"))
 STEP_TEMPLATES = [t for t in TEMPLATES if "background" not in t.name]
 BACKGROUND_TEMPLATES = [t for t in TEMPLATES if "background" in t.name]
+TEAMS_TEMPLATES = [t for t in TEMPLATES if t.name.endswith("-teams.yaml")]
+TOKEN_ARG = "analyzer-token"
+
+
+def arg_names(template: Path) -> list[str]:
+    return [a["name"] for a in yaml.safe_load(template.read_text())["spec"]["args"]]
 
 
 def measure(
-    probe: Path, template: Path, server: AnalyzerServer, service: str, canary: str = "canary", stable: str = "stable"
+    probe: Path,
+    template: Path,
+    server: AnalyzerServer,
+    service: str,
+    canary: str = "canary",
+    stable: str = "stable",
+    token: str = "a-token-a-single-team-analyzer-ignores",
 ) -> dict:
+    """One measurement, as Argo's controller takes it. A template for a shared analyzer reads its
+    token from a Secret (secretKeyRef): here it is given, as Argo would fill it in."""
+    args = {"analyzer-url": server.url, "service": service, "canary": canary, "stable": stable}
+    if TOKEN_ARG in arg_names(template):
+        args[TOKEN_ARG] = token
     result = subprocess.run(
-        [
-            str(probe),
-            "-template",
-            str(template),
-            "-arg",
-            f"analyzer-url={server.url}",
-            "-arg",
-            f"service={service}",
-            "-arg",
-            f"canary={canary}",
-            "-arg",
-            f"stable={stable}",
-        ],
+        [str(probe), "-template", str(template), *(part for k, v in args.items() for part in ("-arg", f"{k}={v}"))],
         capture_output=True,
         text=True,
         timeout=60,
@@ -79,24 +85,31 @@ def test_prometheus_down_is_an_argo_error_not_a_verdict(
 
 
 def test_every_template_takes_the_same_arguments() -> None:
-    import yaml
-
-    args = [[a["name"] for a in yaml.safe_load(t.read_text())["spec"]["args"]] for t in TEMPLATES]
-    assert len(STEP_TEMPLATES) == len(BACKGROUND_TEMPLATES) == 2  # each as a namespaced and a cluster template
+    args = [[name for name in arg_names(t) if name != TOKEN_ARG] for t in TEMPLATES]
+    # Each as a namespaced and a cluster template, and the cluster one again for a shared analyzer.
+    assert len(STEP_TEMPLATES) == len(BACKGROUND_TEMPLATES) == 3 and len(TEAMS_TEMPLATES) == 2
     assert all(names == args[0] for names in args)
     assert {"service", "canary", "stable", "analyzer-url"} <= set(args[0])
     for template in TEMPLATES:
         spec = yaml.safe_load(template.read_text())["spec"]
         required = {"service", "canary", "stable"}
-        assert all("value" in a for a in spec["args"] if a["name"] not in required), template.name
+        given = [a for a in spec["args"] if a["name"] not in required]
+        assert all("value" in a or "valueFrom" in a for a in given), template.name
         web = spec["metrics"][0]["provider"]["web"]
         assert web["method"] == "POST" and web["jsonBody"]["guarantee"] == "anytime"
 
 
+@pytest.mark.parametrize("template", TEAMS_TEMPLATES, ids=lambda p: p.name)
+def test_a_template_for_a_shared_analyzer_sends_the_teams_token_from_its_secret(template: Path) -> None:
+    spec = yaml.safe_load(template.read_text())["spec"]
+    [token] = [a for a in spec["args"] if a["name"] == TOKEN_ARG]
+    assert token["valueFrom"] == {"secretKeyRef": {"name": "canary-analyzer-token", "key": "token"}}
+    headers = {h["key"]: h["value"] for h in spec["metrics"][0]["provider"]["web"]["headers"]}
+    assert headers["Authorization"] == "Bearer {{args.analyzer-token}}"
+
+
 @pytest.mark.parametrize("template", BACKGROUND_TEMPLATES, ids=lambda p: p.name)
 def test_a_background_template_runs_until_the_rollout_ends_and_aborts_on_one_fail(template: Path) -> None:
-    import yaml
-
     [metric] = yaml.safe_load(template.read_text())["spec"]["metrics"]
     assert "count" not in metric and metric["failureLimit"] == 0
     assert metric["consecutiveErrorLimit"] >= 10  # a Prometheus restart does not abort a long rollout
@@ -105,8 +118,6 @@ def test_a_background_template_runs_until_the_rollout_ends_and_aborts_on_one_fai
 @pytest.fixture(scope="module")
 def get_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped template rewritten to GET the same /analyze URL, with no Accept header."""
-    import yaml
-
     template = yaml.safe_load(STEP_TEMPLATES[0].read_text())
     web = template["spec"]["metrics"][0]["provider"]["web"]
     for key in ("jsonBody", "headers"):

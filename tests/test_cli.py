@@ -14,12 +14,13 @@ import pytest
 
 from app.demo.local_prometheus import LocalPrometheus, free_port
 from app.judge.builtin_checks import CHECKS
+from tests.support.recorder import RecordingPrometheus
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
+def run(*args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")} | settings
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -56,6 +57,17 @@ def test_at_judges_the_past(prometheus: LocalPrometheus) -> None:
     args = ("analyze", "--service", "stopped", "--prometheus-url", prometheus.url)
     assert run(*args).returncode == 2
     assert run(*args, "--at", then).returncode == 0
+
+
+def test_a_namespace_is_read_from_its_backend_tenant(tmp_path: Path) -> None:
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text("team-a: tenant-a\nteam-b: tenant-b\n")
+    with RecordingPrometheus() as mimir:
+        args = ("analyze", "--service", "shop", "--namespace", "team-b", "--prometheus-url", mimir.url)
+        result = run(*args, TENANTS_FILE=str(tenants))
+    assert result.returncode == 2, result.stderr  # no data in the stand-in: inconclusive
+    assert mimir.queries and all('namespace="team-b"' in query for query in mimir.queries)
+    assert set(mimir.tenants) == {"tenant-b"}
 
 
 def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:

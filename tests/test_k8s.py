@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import jsonpatch
 import yaml
 
 from app import user_checks
+from app.settings import Settings
 from tests.support.servers import ROOT
 
 K8S = ROOT / "k8s"
@@ -109,3 +111,37 @@ def test_the_settings_leave_the_preset_whole() -> None:
     quietly break a team that switches METRICS_PRESET to istio."""
     settings = load("configmap.yaml")["data"]
     assert not {"SERVICE_LABEL", "VERSION_LABEL", "STATUS_LABEL", "REQUESTS_METRIC", "DURATION_METRIC"} & set(settings)
+
+
+def test_the_tenancy_component_turns_tenancy_on_with_token_review() -> None:
+    component = K8S / "components/tenancy"
+    kustomization = yaml.safe_load((component / "kustomization.yaml").read_text())
+    assert kustomization["kind"] == "Component"
+    resources = {name: yaml.safe_load((component / name).read_text()) for name in kustomization["resources"]}
+    [patch] = kustomization["patches"]
+    assert patch["target"] == {"kind": "Deployment", "name": load("deployment.yaml")["metadata"]["name"]}
+    patched = jsonpatch.apply_patch(load("deployment.yaml"), yaml.safe_load(patch["patch"]))
+    spec = patched["spec"]["template"]["spec"]
+    assert spec["automountServiceAccountToken"] is True  # the analyzer's own token, for the API server
+    [config] = [r for r in resources.values() if r["kind"] == "ConfigMap"]
+    assert {"configMapRef": {"name": config["metadata"]["name"]}} in spec["containers"][0]["envFrom"]
+    settings = Settings(**{name.lower(): value for name, value in config["data"].items()})
+    assert settings.tenancy and settings.token_review_url and settings.token_review_audience
+    [binding] = [r for r in resources.values() if r["kind"] == "ClusterRoleBinding"]
+    assert binding["roleRef"]["name"] == "system:auth-delegator"  # TokenReviews, nothing else
+    [subject] = binding["subjects"]
+    assert subject["name"] == spec["serviceAccountName"] == load("serviceaccount.yaml")["metadata"]["name"]
+
+
+def test_the_teams_templates_read_the_token_secret_a_team_namespace_holds() -> None:
+    example = list(yaml.safe_load_all((K8S / "examples/team-namespace.yaml").read_text()))
+    [secret] = [r for r in example if r["kind"] == "Secret"]
+    [account] = [r for r in example if r["kind"] == "ServiceAccount"]
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.name"] == account["metadata"]["name"]
+    for path in sorted((ROOT / "analysis_templates").glob("*-teams.yaml")):
+        template = yaml.safe_load(path.read_text())
+        [token] = [arg for arg in template["spec"]["args"] if arg["name"] == "analyzer-token"]
+        assert token["valueFrom"]["secretKeyRef"] == {"name": secret["metadata"]["name"], "key": "token"}, path
+        headers = template["spec"]["metrics"][0]["provider"]["web"]["headers"]
+        assert {"key": "Authorization", "value": "Bearer {{args.analyzer-token}}"} in headers, path

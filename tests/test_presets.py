@@ -68,6 +68,8 @@ def test_settings_pick_and_adjust_presets() -> None:
     adjusted = Settings(preset_overrides={"linkerd": {"service_label": "app"}}).preset("linkerd")
     assert adjusted.service_label == "app" and adjusted.filters == {"direction": "inbound"}
     assert Settings(status_label="code").preset().error_label == "code"
+    assert Settings(namespace_label="kubernetes_namespace").preset().namespace_label == "kubernetes_namespace"
+    assert Settings(metrics_preset="istio").preset().namespace_label == "destination_workload_namespace"
 
 
 @pytest.mark.parametrize(

@@ -109,8 +109,8 @@ class Reading:
 
 @dataclass(frozen=True)
 class Queries:
-    """A user check's own PromQL, per version: `$service`, `$version` and `$window` are filled in
-    with validated values. `value` alone, or `events` over `trials`."""
+    """A user check's own PromQL, per version: `$service`, `$version`, `$namespace` and `$window` are
+    filled in with validated values. `value` alone, or `events` over `trials`."""
 
     value: str | None = None
     events: str | None = None
@@ -120,6 +120,15 @@ class Queries:
         """(which, template) for the queries this check gives."""
         named = (("value", self.value), ("events", self.events), ("trials", self.trials))
         return [(part, template) for part, template in named if template is not None]
+
+    @property
+    def places_namespace(self) -> bool:
+        """Every query selects the namespace: what a shared analyzer needs to hold it to the caller's."""
+        return all('"$namespace"' in template for _, template in self.parts())
+
+    @property
+    def uses_namespace(self) -> bool:
+        return any('"$namespace"' in template for _, template in self.parts())
 
 
 Measured = Histogram | NativeHistogram | Outcomes | Reading

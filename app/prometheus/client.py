@@ -33,6 +33,7 @@ T = TypeVar("T")
 # Turns a successful answer's `data` and notices into what the caller asked for.
 Shape = Callable[[Any, tuple[str, ...], AnswerLimits], T]
 
+TENANT_HEADER = "X-Scope-OrgID"
 # Asked to fail rather than answer with what the reachable part of the storage holds.
 FLAVOR_PARAMS: Mapping[str, Mapping[str, str]] = {
     "thanos": {"partial_response": "false"},
@@ -94,9 +95,15 @@ def build_http_client(settings: Settings) -> PrometheusHTTP:
 
 
 class PrometheusClient:
-    def __init__(self, http: PrometheusHTTP) -> None:
+    def __init__(self, http: PrometheusHTTP, tenant: str | None = None) -> None:
         self._http = http
         self._backend = http.backend
+        # Mimir/Cortex: the tenant whose data every query of this client reads (app/tenancy/tenants.py).
+        self._headers = {TENANT_HEADER: tenant} if tenant is not None else {}
+
+    def for_tenant(self, tenant: str | None) -> PrometheusClient:
+        """The same connection pool, asking as `tenant` (X-Scope-OrgID), set here and nowhere else."""
+        return PrometheusClient(self._http, tenant)
 
     async def query(self, promql: str, at: float, timeout: float) -> Vector:
         params = {"query": promql, "time": f"{at:.3f}", "timeout": _duration(timeout)}
@@ -151,7 +158,10 @@ class PrometheusClient:
         # httpx's read timeout restarts with every byte: a trickling answer is bounded only by a deadline.
         per_read = httpx.Timeout(timeout, read=min(timeout, limits.first_byte_seconds))
         try:
-            async with asyncio.timeout(timeout), self._http.stream("POST", path, data=form, timeout=per_read) as answer:
+            async with (
+                asyncio.timeout(timeout),
+                self._http.stream("POST", path, data=form, headers=self._headers, timeout=per_read) as answer,
+            ):
                 if not answer.is_success:
                     raise PrometheusError(Cause.HTTP_STATUS, await _error_detail(answer))
                 return await read_body(answer, limits.max_bytes)

@@ -1,6 +1,7 @@
-"""A stand-in Prometheus on loopback that records every request and answers an empty vector.
+"""A stand-in Prometheus (or Mimir) on loopback that records every request and answers an empty vector.
 
-It lets a test prove that no query left the analyzer, which a real Prometheus cannot tell.
+It lets a test prove that no query left the analyzer, and which tenant header arrived, which a real
+Prometheus cannot tell.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ class RecordingPrometheus:
     def __init__(self, delay: float = 0.0) -> None:
         """`delay`: how long each answer takes, so that callers can overlap."""
         self.queries: list[str] = []
+        self.tenants: list[str | None] = []  # each request's X-Scope-OrgID, as a Mimir would read it
+        self.paths: list[str] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -23,8 +26,11 @@ class RecordingPrometheus:
                 length = int(self.headers.get("Content-Length", 0))
                 form = parse_qs(self.rfile.read(length).decode())
                 recorder.queries.extend(form.get("query", []))
+                recorder.tenants.append(self.headers.get("X-Scope-OrgID"))
+                recorder.paths.append(self.path)
                 time.sleep(delay)
-                body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()
+                kind = "matrix" if self.path.endswith("/query_range") else "vector"
+                body = json.dumps({"status": "success", "data": {"resultType": kind, "result": []}}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
