@@ -47,6 +47,10 @@ class Preset(BaseModel):
     latency_histogram: Literal["classic", "native"] = "classic"
     # ingress-nginx: the stable's requests carry no version label at all.
     empty_stable: bool = False
+    # `counters`: the metrics are the exporters' own counters, read with increase(). `recorded_increases`:
+    # they are a recording rule's increase over each interval (app/recording_rules.py), summed over the
+    # window: pods and routes already summed away, so an analysis reads a few series, not thousands.
+    series: Literal["counters", "recorded_increases"] = "counters"
 
     @property
     def seconds_per_unit(self) -> float:

@@ -59,23 +59,23 @@ FAMILY_QUERIES: dict[Source, str] = {
     # Every series is first marked ok, then error where its status matches: counts by outcome.
     Source.REQUESTS: (
         "sum by ({version_label}, {outcome}) (label_replace(label_replace("
-        '{count}increase({requests_metric}{selector}[{window}]){count_end}, "{outcome}", "{ok}", "", ""), '
+        '{count}{over_window}({requests_metric}{selector}[{window}]){count_end}, "{outcome}", "{ok}", "", ""), '
         '"{outcome}", "{error}", "{error_label}", "{error_regex}"))'
     ),
-    Source.LATENCY: "sum by ({le}{version_label}) (increase({duration_metric}{bucket}{selector}[{window}]))",
+    Source.LATENCY: "sum by ({le}{version_label}) ({over_window}({duration_metric}{bucket}{selector}[{window}]))",
 }
 # Latency in the preset's unit, shown in seconds.
 IN_SECONDS = {"seconds": "", "milliseconds": " / 1000", "microseconds": " / 1000000"}
 # Per version, the expression that gives a check's number in Prometheus or Grafana.
 EXPRESSIONS: dict[Statistic, str] = {
-    Statistic.REQUESTS: "sum({count}increase({requests_metric}{selector}[{window}]){count_end})",
+    Statistic.REQUESTS: "sum({count}{over_window}({requests_metric}{selector}[{window}]){count_end})",
     # `or vector(0)`: a version with no 5xx has no 5xx series, and that is a 0% error rate.
     Statistic.ERROR_RATE: (
-        "(sum({count}increase({requests_metric}{error_selector}[{window}]){count_end}) or vector(0))"
-        " / sum({count}increase({requests_metric}{selector}[{window}]){count_end})"
+        "(sum({count}{over_window}({requests_metric}{error_selector}[{window}]){count_end}) or vector(0))"
+        " / sum({count}{over_window}({requests_metric}{selector}[{window}]){count_end})"
     ),
     Statistic.QUANTILE: (
-        "histogram_quantile({quantile:g}, sum{by_le} (increase({duration_metric}{bucket}{selector}[{window}])))"
+        "histogram_quantile({quantile:g}, sum{by_le} ({over_window}({duration_metric}{bucket}{selector}[{window}])))"
         "{in_seconds}"
     ),
 }
@@ -86,6 +86,8 @@ CANARY_START_QUERY = (
     "max_over_time((timestamp(vector(0)) unless on() group({count}{requests_metric}{selector}{count_end}))"
     "[{lookback}:{resolution}])"
 )
+# How a count over a window is read: a counter's increase, or the sum of a rule's recorded increases.
+OVER_WINDOW = {"counters": "increase", "recorded_increases": "sum_over_time"}
 # A classic histogram is a series per bucket; a native one is one series whose value holds the buckets.
 HISTOGRAM_SHAPES = {
     "classic": {"bucket": "_bucket", "le": "le, ", "by_le": " by (le)"},
@@ -217,6 +219,7 @@ def _names(preset: Preset) -> dict[str, str]:
         "error_label": preset.error_label,
         "count": "histogram_count(" if counts_native else "",
         "count_end": ")" if counts_native else "",
+        "over_window": OVER_WINDOW[preset.series],
         **HISTOGRAM_SHAPES[preset.latency_histogram],
     }
 
