@@ -10,13 +10,18 @@ from collections import defaultdict
 
 import pytest
 
+from app.demo.__main__ import demo_traffic
 from app.demo.traffic import SCRAPE_INTERVAL, openmetrics
 from app.presets import Preset
 from bench.scaling import (
+    AFTER,
+    BLOCK,
     CANARY_AGE,
+    HISTORY,
     SCALES,
     STABLE_AGE,
     Scale,
+    bench_moment,
     scheduled_seconds,
     scrape_steps,
     services,
@@ -100,6 +105,11 @@ def test_the_stable_runs_on_from_before_the_backfill_and_the_canary_starts_at_ze
     traffic = services(NOW, 60, [Scale(1, 1)])
     stable, canary = (t for t, _ in traffic)
     assert (stable.version, canary.version) == ("stable", "canary")
+    demo = {t.version: t for t in demo_traffic(NOW) if t.service == "checkout"}
+    for t in (stable, canary):  # the demo's checkout, whose verdict is a pass
+        same = ("rps", "error_ratio", "client_error_ratio", "p95_seconds", "sigma")
+        assert all(getattr(t, name) == getattr(demo[t.version], name) for name in same)
+    assert (stable.rps, canary.rps) == (20, 2)
     assert (stable.start, canary.start) == (NOW - STABLE_AGE, NOW - CANARY_AGE)
     assert stable.start + scrape_steps(stable, since, 30.0)[0] * 30.0 == since
     assert scrape_steps(canary, since, 30.0)[0] == 0
@@ -118,3 +128,15 @@ def test_cpu_readings_of_this_process() -> None:
     while time.process_time() < deadline:
         pass
     assert cpu_seconds(pid) > before and scheduled_seconds(pid) - scheduled >= 0.04
+
+
+def test_the_moment_keeps_the_traffic_inside_one_block() -> None:
+    for now in (NOW, NOW + 59, NOW + 61, NOW + 600, NOW + 3600, NOW + BLOCK - 1, NOW + 12_345.6):
+        moment = bench_moment(now)
+        assert moment <= now - 60
+        first, last = moment - HISTORY, moment + AFTER - 1
+        assert first // BLOCK == last // BLOCK
+        # The latest such moment: a second later, its traffic would reach into the next block (or the clock).
+        later = moment + 1
+        assert later > now - 60 or (later - HISTORY) // BLOCK != (later + AFTER - 1) // BLOCK
+        assert moment % 60 == 0  # the canary starts on a whole minute, as its start query finds it
