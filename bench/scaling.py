@@ -6,8 +6,10 @@ the demo's: pods x routes, each (pod, route) with the demo's three status series
 histogram, the pod and route as labels the analyzer's queries aggregate away. A real Prometheus
 holds them all, the analyzer runs as production runs it (`canary-analyzer serve`, logging at
 INFO), and for each service this measures, one call at a time, the CPU each process spends per
-analysis (utime + stime from /proc) and the median latencies, of analyses and of the queries
-they send, straight to Prometheus. Every figure is a ratio taken in this one run.
+call (utime + stime from /proc) and the median latencies: of analyses that remember no canary
+start (a first look) and of analyses that do (Argo polling the same canary), of the queries they
+send, sent straight to Prometheus, and of the HTML report. Absolute figures drift between runs:
+read them as ratios within one run.
 
     .venv/bin/python bench/scaling.py [--quick]
 """
@@ -49,7 +51,7 @@ LE = (*(f"{bound:g}" for bound in BUCKETS), "+Inf")
 SCRAPE_INTERVAL = 30.0
 CANARY_AGE = 20 * 60  # the canary's pods started this long before the bench's moment
 STABLE_AGE = 60 * 60  # the stable's counters start this long before it...
-HISTORY = 50 * 60  # ...but only this much of its past is backfilled: the report's 30m lookback of 20m spans
+HISTORY = 50 * 60  # ...but only this much of its past is backfilled: the report's 30m lookback of 21m spans
 AFTER = 10 * 60  # traffic after the moment: the repeated analyses judge the seconds after it
 # promtool writes blocks of 2h, aligned to the epoch. A query whose range crosses a block's edge reads every
 # series in both blocks: at 1000x about twice the CPU of the same query inside one (bench/README.md).
@@ -333,7 +335,7 @@ class Plan:
         return max(self.min_queries, min(self.max_queries, int(self.query_seconds / max(one_call_seconds, 1e-4))))
 
 
-FULL = Plan(analyses=60, rounds=4, query_seconds=4.0, min_queries=20, max_queries=300, reports=3)
+FULL = Plan(analyses=100, rounds=10, query_seconds=4.0, min_queries=20, max_queries=300, reports=3)
 QUICK = Plan(analyses=20, rounds=2, query_seconds=1.0, min_queries=5, max_queries=60, reports=1)
 
 
@@ -576,7 +578,7 @@ def report(run: Run) -> None:
     kinds = (
         ("distinct analyses (each its own `at`, earlier than any before: the start looked for over a day)",
          "distinct", "first_look", "start [1d:1m], then families"),
-        ("repeated analyses (the same canary at now: its start remembered)",
+        ("repeated analyses (the same canary, each a second after the last, as polling at now: its start remembered)",
          "repeated", "polled", "start [2m:1m] beside families"),
     )  # fmt: skip
     for title, kind, straight, sent in kinds:
