@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import socket
 import time
 from pathlib import Path
@@ -112,3 +113,12 @@ def reset_peak_resident(pid: int) -> None:
 
 def open_file_descriptors(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far, every thread's, user and system (utime + stime)."""
+    stat = _stat(pid)
+    if stat is None:
+        raise ProcessLookupError(pid)
+    # /proc/<pid>/stat fields 14 and 15, in clock ticks; the list starts at field 3 (state).
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
