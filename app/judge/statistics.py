@@ -229,23 +229,34 @@ def latency_factor(
     def gaps(statistic: np.ndarray, df: np.ndarray, target: float, confidence: float | None) -> np.ndarray:
         return statistic if confidence is None else statistic - target * special.stdtrit(df, confidence)
 
+    targets = ((0.0, None), (1.0, lower_confidence), (-1.0, upper_confidence))
     coarse = statistics_at(GRID)
+    steps = [_crossing(gaps(*coarse, target, confidence)) for target, confidence in targets]
+    # The fine grids inside every bracketing step, evaluated together: one pass for the three crossings.
+    fine_grid = tuple(x for i in steps if i is not None for x in np.linspace(GRID[i - 1], GRID[i], FINE))
+    fine_statistic, fine_df = statistics_at(fine_grid) if fine_grid else coarse
+    factors, row = [], 0
+    for step, (target, confidence) in zip(steps, targets, strict=True):
+        if step is None:  # no crossing inside the caps: "at least / at most that"
+            factors.append(MIN_FACTOR if gaps(*coarse, target, confidence)[0] <= 0 else MAX_FACTOR)
+            continue
+        part = slice(row, row + FINE)
+        row += FINE
+        values = gaps(fine_statistic[part], fine_df[part], target, confidence)
+        factors.append(math.exp(_crossed_at(fine_grid[part], values)))
+    return ShiftEstimate(*factors)
 
-    def solve(target: float, confidence: float | None) -> float:
-        values = gaps(*coarse, target, confidence)
-        if values[0] <= 0:
-            return MIN_FACTOR
-        if values[-1] >= 0:
-            return MAX_FACTOR
-        i = int(np.argmax(values <= 0))  # the first grid factor past the crossing
-        fine = tuple(np.linspace(GRID[i - 1], GRID[i], FINE))
-        values = gaps(*statistics_at(fine), target, confidence)
-        j = max(int(np.argmax(values <= 0)), 1)
-        a, b, fa, fb = fine[j - 1], fine[j], values[j - 1], values[j]
-        return math.exp(a + (b - a) * fa / (fa - fb) if fa != fb else a)
 
-    return ShiftEstimate(
-        estimate=solve(0, None),
-        lower=solve(1, lower_confidence),
-        upper=solve(-1, upper_confidence),
-    )
+def _crossing(values: np.ndarray) -> int | None:
+    """The first grid point past the statistic's crossing of its target; None when it does not cross
+    inside the grid (it is below already at the first point, or still above at the last)."""
+    if values[0] <= 0 or values[-1] >= 0:
+        return None
+    return int(np.argmax(values <= 0))
+
+
+def _crossed_at(x: Sequence[float], values: np.ndarray) -> float:
+    """Where `values` (falling along `x`) cross 0, linearly between the grid points around it."""
+    j = max(int(np.argmax(values <= 0)), 1)
+    a, b, fa, fb = x[j - 1], x[j], values[j - 1], values[j]
+    return a + (b - a) * fa / (fa - fb) if fa != fb else a
