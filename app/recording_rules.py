@@ -31,12 +31,8 @@ def recorded_name(metric: str) -> str:
     return f"{PREFIX}:{metric}:increase{INTERVAL}"
 
 
-def recorded_preset(preset: Preset) -> Preset:
-    """`preset` reading the rules' series: its overrides are PRESET_OVERRIDES' entry for it."""
-    return preset.model_copy(update=overrides(preset))
-
-
 def overrides(preset: Preset) -> dict[str, str]:
+    """PRESET_OVERRIDES' entry that points `preset` at the rules' series."""
     return {
         "requests_metric": recorded_name(preset.requests_metric),
         "duration_metric": recorded_name(preset.duration_metric),

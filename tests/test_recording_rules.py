@@ -18,6 +18,7 @@ from app import recording_rules
 from app.demo.local_prometheus import LocalPrometheus
 from app.presets import PRESETS
 from app.promql import duration_seconds
+from app.settings import Settings
 from tests.support.preset_scenarios import EXPORTERS, FUTURE_SECONDS, HISTORY_SECONDS, KINDS, Exporter
 from tests.support.servers import AnalyzerServer
 
@@ -93,3 +94,28 @@ def test_the_rules_series_are_judged_as_the_raw_ones(
                 assert abs(value - raw) * requests <= 3 * math.sqrt(raw * requests) + 2, (check["name"], role)
             else:  # latency, from thousands of requests per bucket
                 assert value == pytest.approx(raw, rel=0.05), (check["name"], role)
+
+
+def test_the_shipped_example_is_current() -> None:
+    assert recording_rules.EXAMPLE.read_text() == recording_rules.prometheus_rule(PRESETS["default"]), (
+        "stale: run `.venv/bin/python -m app.recording_rules > k8s/examples/recording-rules.yaml`"
+    )
+
+
+def test_a_preset_pointed_at_the_rules_reads_what_they_record() -> None:
+    for name, preset in PRESETS.items():
+        recorded = Settings(preset_overrides={name: recording_rules.overrides(preset)}).preset(name)
+        assert recorded.series == "recorded_increases"
+        names = {rule["record"] for rule in recording_rules.rules(preset)}
+        bucket = "_bucket" if preset.latency_histogram == "classic" else ""
+        assert recorded.duration_metric + bucket in names
+        assert recorded.requests_metric in names or recorded.requests_metric == recorded.duration_metric
+
+
+def test_every_label_a_query_selects_is_kept() -> None:
+    for preset in PRESETS.values():
+        for rule in recording_rules.rules(preset):
+            kept = rule["expr"].split("sum by (", 1)[1].split(")", 1)[0]
+            labels = {label.strip() for label in kept.split(",")}
+            assert {preset.service_label, preset.version_label, preset.namespace_label, *preset.filters} <= labels
+            assert preset.error_label in labels or rule["record"].endswith("_bucket"), rule
