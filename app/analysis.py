@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -12,7 +12,7 @@ from app import promql
 from app.canary_starts import CanaryStarts, Known
 from app.judge.checks import Check, Mode
 from app.judge.judgment import Guarantee, Judgment, judge
-from app.measurement import Measurement, Plan, Role, canary_start, gather_within, measure
+from app.measurement import Measurement, Plan, Role, canary_start, measure
 from app.models import MAX_WINDOW_SECONDS, AnalysisRequest
 from app.presets import Preset
 from app.prometheus import PrometheusClient
@@ -144,16 +144,14 @@ class Measuring:
             start = await canary_start(canary, self.client, self.at, self.left())
             found = await self.measured(self.since(start))
         else:
-            # The start found last time, checked over the minutes since, while measuring from it:
-            # one round trip unless the canary's series went away and came back in between.
+            # The start found last time, checked over the minutes since in the same query as the families
+            # measured from it: one round trip unless the canary's series went away and came back in between.
             recent = self.start_query(self.at - known.checked_at + START_RESOLUTION_SECONDS)
-            guess = self.since(known.start)
-            answers = await gather_within(
-                self.left(),
-                {"start": canary_start(recent, self.client, self.at, self.left()), "found": self.measured(guess)},
-            )
-            start = known.start if answers["start"] is None else answers["start"]
-            found = answers["found"] if start == known.start else await self.measured(self.since(start))
+            found = await self.measured(self.since(known.start), start_check=recent)
+            restarted = found[2].canary_start
+            start = known.start if restarted is None else restarted
+            if start != known.start:
+                found = await self.measured(self.since(start))
         if starts is not None and start is not None:
             starts.remember(canary, Known(start, self.at))
         return found
@@ -181,6 +179,6 @@ class Measuring:
         seconds = max(promql.duration_seconds(self.request.window), math.ceil(self.at - start))
         return Span(Data.SINCE_CANARY_START, self.evaluated_at - timedelta(seconds=seconds), seconds)
 
-    async def measured(self, span: Span) -> tuple[Span, Plan, Measurement]:
-        plan = plan_for(self.request, self.preset, span.duration)
+    async def measured(self, span: Span, start_check: str | None = None) -> tuple[Span, Plan, Measurement]:
+        plan = replace(plan_for(self.request, self.preset, span.duration), start_check=start_check)
         return span, plan, await measure(plan, self.client, self.at, self.left())

@@ -32,6 +32,7 @@ class Role(StrEnum):
 
 ReadingKey = tuple[str, Role, str]  # a user check's source, the version, and which of its queries
 FAMILIES = "families"  # the one query that asks for every family
+START_MARK = "canary_analyzer_start"  # the label marking the start check's series among the families'
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Plan:
     seconds_per_unit: float = 1.0  # of the histogram's bucket bounds
     native: bool = False  # the latency histogram is a native one: its buckets come in one value
     readings: dict[ReadingKey, str] = field(default_factory=dict)
+    # The canary's start query, asked beside the families (its series marked) when checking a known start.
+    start_check: str | None = None
 
     @classmethod
     def build(
@@ -74,9 +77,11 @@ class Plan:
 
     def calls(self) -> dict[str | ReadingKey, str]:
         """What is sent: every family in one query (one round trip, and Prometheus evaluates it
-        in one go), and each user check's own queries."""
-        families: dict[str | ReadingKey, str] = {FAMILIES: promql.union(self.queries.values())} if self.queries else {}
-        return families | self.readings
+        in one go), with the start check if any, and each user check's own queries."""
+        families = list(self.queries.values())
+        if self.start_check is not None:
+            families.append(promql.marked(self.start_check, START_MARK))
+        return ({FAMILIES: promql.union(families)} if families else {}) | self.readings
 
     def named_queries(self) -> dict[str, str]:
         """Every query sent, by a name people read: `families`, or `check:<name>:<version role>:<part>`."""
@@ -87,6 +92,9 @@ class Plan:
 class Measurement:
     observed: dict[Role, Observed]
     warnings: tuple[str, ...]
+    # What the plan's start check found: when the canary's series last began within its look-back;
+    # None when they did not (or nothing was checked).
+    canary_start: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,29 +108,44 @@ class History:
 async def measure(plan: Plan, client: PrometheusClient, at: float, budget: float) -> Measurement:
     """Raises PrometheusError when anything could not be measured."""
     answers = await gather_within(budget, {key: client.query(query, at, budget) for key, query in plan.calls().items()})
+    samples = {key: answer.samples for key, answer in answers.items()}
     try:
-        observed = _observed(plan, {key: answer.samples for key, answer in answers.items()})
+        start = None
+        if plan.start_check is not None:
+            checked = [(labels, value) for labels, value in samples[FAMILIES] if START_MARK in labels]
+            samples[FAMILIES] = tuple(sample for sample in samples[FAMILIES] if START_MARK not in sample[0])
+            start = _start(((_unmarked(labels), value) for labels, value in checked), at)
+        observed = _observed(plan, samples)
     except PrometheusError as exc:
         raise client.failed(exc) from None
-    return Measurement(observed, _warnings(a.warnings for a in answers.values()))
+    return Measurement(observed, _warnings(a.warnings for a in answers.values()), start)
 
 
 async def canary_start(query: str, client: PrometheusClient, at: float, budget: float) -> float | None:
     """When the canary's series last began (unix time, to the query's resolution); None when they were
     there through the whole look-back. Raises PrometheusError as `measure` does."""
     answer = await gather_within(budget, {"start": client.query(query, at, budget)})
-    samples = answer["start"].samples
     try:
-        if len(samples) > 1 or any(labels for labels, _ in samples):
-            raise _shape(f"the canary's start came as {len(samples)} series: {[dict(s[0]) for s in samples][:3]}")
-        if not samples:
-            return None
-        start = samples[0][1]
-        if isinstance(start, NativeSample) or not math.isfinite(start) or start > at:
-            raise _shape(f"the canary's start is not a moment before the evaluation: {start}")
+        return _start(answer["start"].samples, at)
     except PrometheusError as exc:
         raise client.failed(exc) from None
+
+
+def _start(samples: Iterable[tuple[Labels, Value]], at: float) -> float | None:
+    samples = list(samples)
+    if len(samples) > 1 or any(labels for labels, _ in samples):
+        raise _shape(f"the canary's start came as {len(samples)} series: {[dict(s[0]) for s in samples][:3]}")
+    if not samples:
+        return None
+    start = samples[0][1]
+    if isinstance(start, NativeSample) or not math.isfinite(start) or start > at:
+        raise _shape(f"the canary's start is not a moment before the evaluation: {start}")
     return start
+
+
+def _unmarked(labels: Labels) -> Labels:
+    """The start check's labels without its mark: none, unless something was added on the way."""
+    return {name: value for name, value in labels.items() if name != START_MARK}
 
 
 async def measure_range(

@@ -132,6 +132,11 @@ def union(queries: Iterable[str]) -> str:
     return queries[0] if len(queries) == 1 else " or ".join(f"({query})" for query in queries)
 
 
+def marked(query: str, label: str) -> str:
+    """A query's series with a label of their own, to be told apart from others in a union."""
+    return f'label_replace({query}, "{label}", "1", "", "")'
+
+
 def expression(
     check: Check, preset: Preset, service: str, version: str, window: str, namespace: str | None = None
 ) -> str:

@@ -84,7 +84,7 @@ async def test_limits_asked_for_reach_the_judgment() -> None:
 
 async def test_the_next_analysis_looks_back_only_to_the_last_and_measures_at_once() -> None:
     """Argo asks again a minute later: the start found is checked over the minutes since, in the same
-    round trip as the families measured from it."""
+    query as the families measured from it."""
     request = AnalysisRequest(service="checkout", at=AT)
     started = (AT - timedelta(minutes=20)).timestamp()
     starts = CanaryStarts()
@@ -96,8 +96,9 @@ async def test_the_next_analysis_looks_back_only_to_the_last_and_measures_at_onc
     fake.delay = 0.2
     began = time.perf_counter()
     analysis = await run_analysis(later, fake, Preset(), 2, starts=starts)
-    assert time.perf_counter() - began < 0.35  # both queries at once: one round trip
-    assert len(fake.sent) == 2 and "[2m:1m]" in next(q for q in fake.sent if q.startswith(START_QUERY))
+    assert time.perf_counter() - began < 0.35  # one round trip
+    assert fake.sent == [analysis.plan.calls()[FAMILIES]] and "[2m:1m]" in fake.sent[0]
+    assert analysis.plan.start_check is not None and analysis.plan.start_check.startswith(START_QUERY)
     assert analysis.span.duration == "21m" and analysis.span.data is Data.SINCE_CANARY_START
 
 
@@ -113,4 +114,5 @@ async def test_a_canary_that_came_back_is_measured_again_from_its_new_start() ->
     fake.answers |= fake_for(later, observed(), observed(), "30m", restarted).answers
     analysis = await run_analysis(later, fake, Preset(), 2, starts=starts)
     assert analysis.span.duration == "7m" and fake.sent[-1] == analysis.plan.calls()[FAMILIES]
-    assert len(fake.sent) == 3  # the short look-back and the guess at once, then the families from the new start
+    assert len(fake.sent) == 2  # the guess with the short look-back, then the families from the new start
+    assert analysis.plan.start_check is None

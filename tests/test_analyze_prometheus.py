@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ from prometheus_api_client import PrometheusConnect
 
 from app import promql
 from app.demo.local_prometheus import LocalPrometheus
+from app.measurement import START_MARK
 from tests.support.scenarios import CANARY_AGE_SECONDS, DOTTED_CANARY, DOTTED_SERVICE, DOTTED_STABLE, SCENARIOS
 from tests.support.servers import AnalyzerServer
 
@@ -80,6 +82,27 @@ def test_numbers_agree_with_an_independent_client(
     for check in body["checks"]:
         for role in ("canary", "stable"):
             [sample] = oracle.custom_query(check["queries"][role], params={"time": at})
+            assert check[role] == pytest.approx(float(sample["value"][1]), rel=1e-9), (check["name"], role)
+
+
+def test_a_poll_checks_the_known_start_in_the_families_query(
+    start_analyzer: Callable[..., AnalyzerServer], prometheus: LocalPrometheus
+) -> None:
+    """Argo's next measurement, a minute on: the start found at the first look is checked over the minutes
+    since inside the one families query, and the answer is what Prometheus says over the same span."""
+    analyzer = start_analyzer(prometheus_url=prometheus.url)  # its own: no start remembered yet
+    first_at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    first = analyzer.analyze(service="error-regression", at=first_at.isoformat()).json()
+    poll = analyzer.analyze(service="error-regression", at=(first_at + timedelta(minutes=1)).isoformat()).json()
+    assert START_MARK not in first["queries"]["families"]
+    [query] = poll["queries"].values()
+    assert START_MARK in query and "[2m:1m]" in query
+    assert poll["confidence"]["since"] == first["confidence"]["since"]  # the same start, no second round trip
+    assert poll["verdict"] == first["verdict"] == "fail"
+    oracle = PrometheusConnect(url=prometheus.url, disable_ssl=True)
+    for check in poll["checks"]:
+        for role in ("canary", "stable"):
+            [sample] = oracle.custom_query(check["queries"][role], params={"time": poll["evaluated_at"]})
             assert check[role] == pytest.approx(float(sample["value"][1]), rel=1e-9), (check["name"], role)
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
-from app import user_checks
+from app import promql, user_checks
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Reading, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.measurement import FAMILIES, Plan, Role, distributions, measure, measure_range
+from app.measurement import FAMILIES, START_MARK, Plan, Role, distributions, measure, measure_range
 from app.presets import PRESETS, Preset
-from app.prometheus import Cause, PrometheusError
+from app.prometheus import Cause, PrometheusError, Vector
 from tests.support import business
 from tests.support.fake_prometheus import FakePrometheus
 
@@ -150,6 +151,59 @@ async def test_measure_asks_for_every_family_in_one_query() -> None:
     assert fake.sent[0] == " or ".join(f"({query})" for query in PLAN.queries.values())
     assert measurement.observed[Role.CANARY] == {Source.LATENCY: LATENCY, Source.REQUESTS: REQUESTS}
     assert measurement.warnings == ("partial response",)
+
+
+START_CHECK = promql.canary_start_query(Preset(), "checkout", VERSIONS[Role.CANARY], "2m", "1m")
+
+
+@pytest.mark.parametrize("started", [None, 1_699_999_950.0])
+async def test_a_known_start_is_checked_in_the_families_query(started: float | None) -> None:
+    observed = {role: {Source.LATENCY: LATENCY, Source.REQUESTS: REQUESTS} for role in Role}
+    plan = replace(PLAN, start_check=START_CHECK)
+    fake = FakePrometheus(PLAN, observed, canary_started=started)
+    measurement = await measure(plan, fake, at=1_700_000_000, budget=1)
+    assert fake.sent == [plan.calls()[FAMILIES]] and START_CHECK in fake.sent[0]
+    assert measurement.canary_start == started
+    assert measurement.observed == {role: {Source.LATENCY: LATENCY, Source.REQUESTS: REQUESTS} for role in Role}
+
+
+async def test_a_start_check_goes_out_alone_when_there_is_no_family() -> None:
+    plan = replace(SHOP_PLAN, start_check=START_CHECK)
+    fake = FakePrometheus(SHOP_PLAN, {role: {} for role in Role}, canary_started=1_699_999_950.0)
+    measurement = await measure(plan, fake, at=1_700_000_000, budget=1)
+    assert plan.calls()[FAMILIES] == promql.marked(START_CHECK, START_MARK)
+    assert measurement.canary_start == 1_699_999_950.0
+
+
+class Answering:
+    """Answers the families query with the samples given, as a proxy between might have shaped them."""
+
+    def __init__(self, samples: list) -> None:
+        self.samples = tuple(samples)
+
+    async def query(self, query: str, at: float, timeout: float) -> Vector:
+        return Vector(self.samples, ())
+
+    def failed(self, exc: PrometheusError) -> PrometheusError:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("marked", "phrase"),
+    [
+        ([({START_MARK: "1", "pod": "a"}, 1_699_999_950.0)], "start came as 1 series"),
+        ([({START_MARK: "1"}, 1_699_999_950.0), ({START_MARK: "1"}, 1_699_999_960.0)], "start came as 2 series"),
+        ([({START_MARK: "1"}, 1_700_000_060.0)], "not a moment before the evaluation"),
+        ([({START_MARK: "1"}, math.nan)], "not a moment before the evaluation"),
+    ],
+)
+async def test_a_start_check_answered_in_another_shape_is_a_bad_response(marked: list, phrase: str) -> None:
+    """Never a guess at which start was meant: a wrong start would judge the wrong span."""
+    families = [({"version": "v2.0.1", "outcome": "ok"}, 97.0), ({"version": "v2.0.1", "outcome": "error"}, 3.0)]
+    plan = replace(Plan.build([CHECKS[0]], Preset(), "checkout", VERSIONS, "5m"), start_check=START_CHECK)
+    with pytest.raises(PrometheusError) as caught:
+        await measure(plan, Answering(families + marked), at=1_700_000_000, budget=1)
+    assert caught.value.cause is Cause.BAD_RESPONSE and phrase in caught.value.detail
 
 
 async def test_user_checks_queries_go_out_together_with_the_families() -> None:

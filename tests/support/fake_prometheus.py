@@ -10,12 +10,17 @@ from collections.abc import Mapping
 from app import promql
 from app.judge.checks import Reading, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.measurement import FAMILIES, Plan, Role
+from app.measurement import FAMILIES, START_MARK, Plan, Role
 from app.prometheus import Labels, Matrix, PrometheusError, Vector
 
 Distribution = Histogram | Outcomes | None
 START_QUERY = promql.CANARY_START_QUERY.split("{")[0]  # how the canary's start query begins
 LOOKBACK = re.compile(r"\[(\w+):\w+\]\)$")  # the start query's look-back, before its resolution
+# A plan's families union with its start check last (Plan.calls): `(families) or (marked start)`.
+CHECKED_START = re.compile(
+    rf"(?:(?P<families>.*) or \()?label_replace\((?P<start>{re.escape(START_QUERY)}.*),"
+    rf' "{START_MARK}", "1", "", ""\)\)?'
+)
 
 
 def samples(version_label: str, version: str, measured: Distribution) -> list[tuple[Labels, float]]:
@@ -75,11 +80,23 @@ class FakePrometheus:
     async def query(self, query: str, at: float, timeout: float) -> Vector:
         await self._answer_time(query)
         if query.startswith(START_QUERY):
-            # The last moment without the canary's series, when it lies within the look-back asked for.
-            lookback = promql.duration_seconds(LOOKBACK.search(query).group(1))
-            started = self.canary_started
-            return Vector(() if started is None or started < at - lookback else (({}, started),), self.warnings)
+            return Vector(self._start(query, at), self.warnings)
+        if match := CHECKED_START.fullmatch(query):
+            # The families with the start check beside them: the start's series marked.
+            families, start = match.group("families"), match.group("start")
+            marked = tuple(({**labels, START_MARK: "1"}, value) for labels, value in self._start(start, at))
+            if families is None:
+                return Vector(marked, self.warnings)
+            # One family is sent bare, several as a union: `(family)` alone is not a key.
+            key = families if families in self.answers else families.removeprefix("(").removesuffix(")")
+            return Vector(self.answers[key] + marked, self.warnings)
         return Vector(self.answers[query], self.warnings)
+
+    def _start(self, query: str, at: float) -> tuple[tuple[Labels, float], ...]:
+        """The last moment without the canary's series, when it lies within the look-back asked for."""
+        lookback = promql.duration_seconds(LOOKBACK.search(query).group(1))
+        started = self.canary_started
+        return () if started is None or started < at - lookback else (({}, started),)
 
     async def query_range(self, query: str, start: float, end: float, step: float, timeout: float) -> Matrix:
         """The same answer at every step."""
