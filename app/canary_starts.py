@@ -2,7 +2,8 @@
 
 Argo asks about the same canary every minute. Its start, once found over a day of look-back, only
 changes if the canary's series go away and come back; so the next analysis asks Prometheus only
-about the minutes since the last one, beside the families it measures from the start it knows.
+about the minutes since the last one, in the same query as the families it measures from the start
+it knows.
 The memory is this process' own, bounded, and never more than a guess that Prometheus checks.
 """
 
