@@ -11,7 +11,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -151,6 +151,7 @@ def _unmarked(labels: Labels) -> Labels:
 async def measure_range(
     plan: Plan, client: PrometheusClient, start: float, end: float, step: float, budget: float
 ) -> History:
+    plan = replace(plan, start_check=None)  # a start is checked at one moment, not over a range
     answers = await gather_within(
         budget,
         {key: client.query_range(query, start, end, step, budget) for key, query in plan.calls().items()},

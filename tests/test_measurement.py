@@ -240,6 +240,15 @@ async def test_measure_range_gives_the_distributions_at_each_step() -> None:
         assert by_role[Role.STABLE] == {Source.LATENCY: None, Source.REQUESTS: REQUESTS}
 
 
+async def test_a_range_of_a_polls_plan_asks_for_the_families_alone() -> None:
+    """The report's history of a poll: the start was checked at the poll's moment, not at every step."""
+    observed = {role: {Source.LATENCY: LATENCY, Source.REQUESTS: REQUESTS} for role in Role}
+    fake = FakePrometheus(PLAN, observed)
+    history = await measure_range(replace(PLAN, start_check=START_CHECK), fake, start=0, end=60, step=60, budget=1)
+    assert fake.sent == [PLAN.calls()[FAMILIES]]
+    assert [by_role for _, by_role in history.steps] == [observed, observed]
+
+
 def test_a_user_checks_queries_are_asked_per_version() -> None:
     assert SHOP_PLAN.queries == {}  # no built-in check, no family
     assert set(SHOP_PLAN.readings) == {
