@@ -33,7 +33,7 @@ async def test_anytime_judges_everything_since_the_canary_started() -> None:
     fake = fake_for(request, observed(p95=0.45), observed(p95=0.12), "20m", started)
     analysis = await run_analysis(request, fake, Preset(), budget_seconds=2)
     assert len(fake.sent) == 2 and fake.sent[0].startswith(START_QUERY)
-    assert 'version="canary"' in fake.sent[0] and "[1d:1m]" in fake.sent[0]
+    assert 'version="canary"' in fake.sent[0] and "[1h:1m]" in fake.sent[0]  # found within the hour
     assert fake.sent[1] == analysis.plan.calls()[FAMILIES] and "[20m]" in fake.sent[1]
     assert analysis.span.data is Data.SINCE_CANARY_START
     assert analysis.span.since == AT - timedelta(minutes=20) and analysis.span.duration == "20m"
@@ -58,10 +58,21 @@ async def test_a_start_between_seconds_widens_the_span_to_include_it() -> None:
     assert analysis.span.duration == "20m1s"
 
 
+async def test_a_canary_there_through_the_hour_is_looked_for_over_the_day() -> None:
+    request = AnalysisRequest(service="checkout", at=AT)
+    started = (AT - timedelta(hours=5)).timestamp()
+    fake = fake_for(request, observed(), observed(), "5h", started)
+    analysis = await run_analysis(request, fake, Preset(), 2)
+    assert len(fake.sent) == 3 and "[1h:1m]" in fake.sent[0] and "[1d:1m]" in fake.sent[1]
+    assert analysis.span.data is Data.SINCE_CANARY_START and analysis.span.since == AT - timedelta(hours=5)
+
+
 async def test_a_canary_older_than_the_look_back_is_judged_on_its_last_day() -> None:
     request = AnalysisRequest(service="checkout", at=AT)
-    analysis = await run_analysis(request, fake_for(request, observed(), observed(), "1d", None), Preset(), 2)
+    fake = fake_for(request, observed(), observed(), "1d", None)
+    analysis = await run_analysis(request, fake, Preset(), 2)
     assert analysis.span.data is Data.LAST_DAY and analysis.span.since == AT - timedelta(days=1)
+    assert "[1d:1m]" in fake.sent[1]
 
 
 @pytest.mark.parametrize("fields", [{"guarantee": "fixed_polls"}, {"mode": "threshold"}])
@@ -90,7 +101,7 @@ async def test_the_next_analysis_looks_back_only_to_the_last_and_measures_at_onc
     starts = CanaryStarts()
     first = fake_for(request, observed(), observed(), "20m", started)
     await run_analysis(request, first, Preset(), 2, starts=starts)
-    assert "[1d:1m]" in first.sent[0]
+    assert "[1h:1m]" in first.sent[0]
     later = AnalysisRequest(service="checkout", at=AT + timedelta(minutes=1))
     fake = fake_for(later, observed(), observed(), "21m", started)
     fake.delay = 0.2
