@@ -46,7 +46,7 @@ class Plan:
     seconds_per_unit: float = 1.0  # of the histogram's bucket bounds
     native: bool = False  # the latency histogram is a native one: its buckets come in one value
     readings: dict[ReadingKey, str] = field(default_factory=dict)
-    # The canary's start query, asked beside the families (its series marked) when checking a known start.
+    # The canary's start query, asked inside the families' query (its series marked) to check a known start.
     start_check: str | None = None
 
     @classmethod
