@@ -13,7 +13,14 @@ from prometheus_api_client import PrometheusConnect
 from app import promql
 from app.demo.local_prometheus import LocalPrometheus
 from app.measurement import START_MARK
-from tests.support.scenarios import CANARY_AGE_SECONDS, DOTTED_CANARY, DOTTED_SERVICE, DOTTED_STABLE, SCENARIOS
+from tests.support.scenarios import (
+    CANARY_AGE_SECONDS,
+    DOTTED_CANARY,
+    DOTTED_SERVICE,
+    DOTTED_STABLE,
+    HISTORY_SECONDS,
+    SCENARIOS,
+)
 from tests.support.servers import AnalyzerServer
 
 
@@ -83,6 +90,17 @@ def test_numbers_agree_with_an_independent_client(
         for role in ("canary", "stable"):
             [sample] = oracle.custom_query(check["queries"][role], params={"time": at})
             assert check[role] == pytest.approx(float(sample["value"][1]), rel=1e-9), (check["name"], role)
+
+
+def test_a_canary_there_through_the_hour_is_found_over_the_day(analyzer: AnalyzerServer, backfilled_at: float) -> None:
+    """The stable's series, asked about as a canary, began HISTORY_SECONDS before the suite: more than the
+    hour a first look asks over, so the day's look-back finds them."""
+    body = analyzer.analyze(service="healthy", canary="stable", stable="canary").json()
+    confidence = body["confidence"]
+    assert confidence["data"] == "since_canary_start"
+    since = datetime.fromisoformat(confidence["since"])
+    started = datetime.fromtimestamp(backfilled_at - HISTORY_SECONDS, UTC)
+    assert since <= started <= since + timedelta(seconds=75)
 
 
 def test_a_poll_checks_the_known_start_in_the_families_query(
