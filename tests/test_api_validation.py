@@ -173,8 +173,12 @@ def test_valid_input_does_reach_prometheus(server: AnalyzerServer, recorder: Rec
     response = httpx.get(f"{server.url}/analyze", params={"service": "a.b:c-d_e", "canary": "7f9c5d"}, timeout=10)
     assert response.status_code == 200
     assert response.json()["verdict"] == "inconclusive"  # the recorder has no data
-    start, families = recorder.queries[before:]  # when the canary started; both families, both versions since
-    assert start.count('service="a.b:c-d_e"') == start.count('version="7f9c5d"') == 1
+    # When the canary started, over the hour, then over the day (the recorder answers nothing: a canary
+    # there all day); both families, both versions since.
+    *starts, families = recorder.queries[before:]
+    assert len(starts) == 2 and "[1h:1m]" in starts[0] and "[1d:1m]" in starts[1]
+    for start in starts:
+        assert start.count('service="a.b:c-d_e"') == start.count('version="7f9c5d"') == 1
     assert families.count('service="a.b:c-d_e"') == families.count('version=~"7f9c5d|stable"') == 2
 
 
@@ -188,8 +192,9 @@ def test_ingress_nginx_takes_an_empty_stable(server: AnalyzerServer, recorder: R
     body = {"service": "shop", "canary": "shop-canary", "stable": "", "preset": "ingress-nginx"}
     response = httpx.post(f"{server.url}/analyze", json=body, timeout=10)
     assert response.status_code == 200, response.text
-    start, families = recorder.queries[before:]
-    assert 'canary="shop-canary"' in start and 'canary=~"shop\\\\-canary|"' in families
+    *starts, families = recorder.queries[before:]  # over the hour, then the day: the recorder answers nothing
+    assert len(starts) == 2 and all('canary="shop-canary"' in start for start in starts)
+    assert 'canary=~"shop\\\\-canary|"' in families
 
 
 def test_blank_optional_fields_from_the_report_form_mean_default(server: AnalyzerServer) -> None:
