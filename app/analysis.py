@@ -158,7 +158,7 @@ class Measuring:
             start = known.start if restarted is None else restarted
             if start != known.start:
                 found = await self.measured(self.since(start))
-        if starts is not None and start is not None:
+        if starts is not None:
             starts.remember(canary, Known(start, self.at))
         return found
 

@@ -1,9 +1,9 @@
 """When each canary's series began, remembered between analyses.
 
-Argo asks about the same canary every minute. Its start, once found over a day of look-back, only
-changes if the canary's series go away and come back; so the next analysis asks Prometheus only
-about the minutes since the last one, in the same query as the families it measures from the start
-it knows.
+Argo asks about the same canary every minute. Its start, once found over a day of look-back (or
+found to lie beyond it), only changes if the canary's series go away and come back; so the next
+analysis asks Prometheus only about the minutes since the last one, in the same query as the
+families it measures from the start it knows.
 The memory is this process' own, bounded, and never more than a guess that Prometheus checks.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Known:
-    start: float  # unix time the canary's series last began
+    start: float | None  # unix time the canary's series last began; None: before the whole look-back
     checked_at: float  # the evaluation time that found it so
 
 

@@ -75,6 +75,18 @@ async def test_a_canary_older_than_the_look_back_is_judged_on_its_last_day() -> 
     assert "[1d:1m]" in fake.sent[1]
 
 
+async def test_a_canary_older_than_the_look_back_is_remembered_so() -> None:
+    """A rollout paused for days, its background analysis asking every minute: one query a minute, not three."""
+    request = AnalysisRequest(service="checkout", at=AT)
+    starts = CanaryStarts()
+    await run_analysis(request, fake_for(request, observed(), observed(), "1d", None), Preset(), 2, starts=starts)
+    later = AnalysisRequest(service="checkout", at=AT + timedelta(minutes=1))
+    fake = fake_for(later, observed(), observed(), "1d", None)
+    analysis = await run_analysis(later, fake, Preset(), 2, starts=starts)
+    assert fake.sent == [analysis.plan.calls()[FAMILIES]] and "[2m:1m]" in fake.sent[0]
+    assert analysis.span.data is Data.LAST_DAY and analysis.span.since == AT + timedelta(minutes=1) - timedelta(days=1)
+
+
 @pytest.mark.parametrize("fields", [{"guarantee": "fixed_polls"}, {"mode": "threshold"}])
 async def test_fixed_polls_and_threshold_judge_the_window_in_one_query(fields: dict) -> None:
     request = AnalysisRequest(service="checkout", window="10m", at=AT, **fields)

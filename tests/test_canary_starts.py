@@ -14,6 +14,12 @@ def test_recalled_for_a_later_moment_within_the_look_back() -> None:
     assert starts.recall("canary-a", 2000.0, DAY) == Known(1000.0, 2000.0)
 
 
+def test_a_canary_there_through_the_whole_look_back_is_remembered_as_such() -> None:
+    starts = CanaryStarts()
+    starts.remember("canary-a", Known(start=None, checked_at=2000.0))
+    assert starts.recall("canary-a", 2060.0, DAY) == Known(None, 2000.0)
+
+
 def test_not_for_an_earlier_moment_nor_beyond_the_look_back_nor_another_canary() -> None:
     starts = CanaryStarts()
     starts.remember("canary-a", Known(start=1000.0, checked_at=2000.0))
