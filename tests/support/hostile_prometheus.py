@@ -83,12 +83,19 @@ class HostilePrometheus:
         self._server.server_close()
 
 
-def json_reply(status: int, body: dict) -> Reply:
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
+    """A JSON answer, whole: for this server's replies and the other stand-ins' (recorder, TokenReview)."""
     encoded = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(encoded)))
+    handler.end_headers()
+    handler.wfile.write(encoded)
 
+
+def json_reply(status: int, body: dict) -> Reply:
     def reply(handler: Handler) -> None:
-        handler.start(status, {"Content-Type": "application/json", "Content-Length": str(len(encoded))})
-        handler.wfile.write(encoded)
+        send_json(handler, status, body)
 
     return reply
 

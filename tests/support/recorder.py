@@ -6,11 +6,12 @@ Prometheus cannot tell.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+
+from tests.support.hostile_prometheus import EMPTY_MATRIX, EMPTY_VECTOR, send_json
 
 
 class RecordingPrometheus:
@@ -29,13 +30,7 @@ class RecordingPrometheus:
                 recorder.tenants.append(self.headers.get("X-Scope-OrgID"))
                 recorder.paths.append(self.path)
                 time.sleep(delay)
-                kind = "matrix" if self.path.endswith("/query_range") else "vector"
-                body = json.dumps({"status": "success", "data": {"resultType": kind, "result": []}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, 200, EMPTY_MATRIX if self.path.endswith("/query_range") else EMPTY_VECTOR)
 
             def log_message(self, *args: object) -> None:
                 pass

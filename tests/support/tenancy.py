@@ -16,6 +16,7 @@ import httpx
 import yaml
 
 from app.demo.traffic import Traffic
+from tests.support.hostile_prometheus import send_json
 
 SERVICE = "shop"
 TEAM_A, TEAM_B = "team-a", "team-b"
@@ -92,20 +93,12 @@ class TokenReviewAPI:
                 api.reviews.append(body)
                 api.callers.append(self.headers.get("Authorization", ""))
                 if self.path != "/apis/authentication.k8s.io/v1/tokenreviews":
-                    self._reply(404, {"kind": "Status", "status": "Failure", "code": 404})
+                    send_json(self, 404, {"kind": "Status", "status": "Failure", "code": 404})
                     return
                 if self.headers.get("Authorization") != f"Bearer {ANALYZER_OWN_TOKEN}":
-                    self._reply(401, {"kind": "Status", "status": "Failure", "code": 401})
+                    send_json(self, 401, {"kind": "Status", "status": "Failure", "code": 401})
                     return
-                self._reply(201, {**body, "status": api.status(body["spec"])})
-
-            def _reply(self, code: int, payload: dict) -> None:
-                encoded = json.dumps(payload).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(encoded)))
-                self.end_headers()
-                self.wfile.write(encoded)
+                send_json(self, 201, {**body, "status": api.status(body["spec"])})
 
             def log_message(self, *args: object) -> None:
                 pass
