@@ -126,31 +126,29 @@ def brunner_munzel(x: Sequence[float], y: Sequence[float]) -> RankComparison:
 
 
 def _brunner_munzel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brunner-Munzel for many x (rows) against one y: (effects, statistics, degrees of freedom)."""
-    y = np.broadcast_to(y, x.shape)
-    nx, ny = x.sum(axis=1, keepdims=True), y.sum(axis=1, keepdims=True)
-    combined = _midranks(x + y)
-    mean_x = (x * combined).sum(axis=1, keepdims=True) / nx
-    mean_y = (y * combined).sum(axis=1, keepdims=True) / ny
-    # Placements: a request's rank among all, less its rank within its own version.
-    sx = (x * (combined - _midranks(x) - mean_x + (nx + 1) / 2) ** 2).sum(axis=1, keepdims=True) / (nx - 1)
-    sy = (y * (combined - _midranks(y) - mean_y + (ny + 1) / 2) ** 2).sum(axis=1, keepdims=True) / (ny - 1)
+    """Brunner-Munzel for many x (rows) against one y: (effects, statistics, degrees of freedom).
+
+    On placements: a request's rank among all less its rank within its own version is the number of
+    the other version's requests below it, ties counted half; in bucket terms, the other's counts
+    summed below the bucket plus half its own. The ranks' means and variances follow from them."""
+    nx, ny = x.sum(axis=1), y.sum()
+    x_below = np.cumsum(x, axis=1) - x / 2  # where a y request in each bucket stands among x's
+    y_below = np.cumsum(y) - y / 2  # where an x request in each bucket stands among y's
+    mean_x, mean_y = x @ y_below / nx, x_below @ y / ny  # the mean placements
+    sx = (x * (y_below - mean_x[:, None]) ** 2).sum(axis=1) / (nx - 1)
+    sy = (x_below - mean_y[:, None]) ** 2 @ y / (ny - 1)
     spread = nx * sx + ny * sy
-    effect = (mean_y - (ny + 1) / 2) / nx
+    effect = mean_y / nx
     with np.errstate(divide="ignore", invalid="ignore"):
         statistic = np.where(
             spread > 0,
-            nx * ny * (mean_y - mean_x) / ((nx + ny) * np.sqrt(spread)),
+            # The mean ranks' difference: each version's mean placement plus its mean rank within itself.
+            nx * ny * (mean_y - mean_x + (ny - nx) / 2) / ((nx + ny) * np.sqrt(spread)),
             # Every request of both versions in one bucket (no difference), or the two fully apart.
             np.where(effect == 0.5, 0.0, np.copysign(np.inf, effect - 0.5)),
         )
         df = np.where(spread > 0, spread**2 / ((nx * sx) ** 2 / (nx - 1) + (ny * sy) ** 2 / (ny - 1)), np.inf)
-    return effect[:, 0], statistic[:, 0], df[:, 0]
-
-
-def _midranks(counts: np.ndarray) -> np.ndarray:
-    """The average rank of the requests in each bucket (last axis), ranking all buckets' requests together."""
-    return np.cumsum(counts, axis=-1) - counts + (counts + 1) / 2
+    return effect, statistic, df
 
 
 # --- latency scaled by a factor, on the same buckets --------------------------------------
