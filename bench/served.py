@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -9,8 +11,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from app.demo.__main__ import demo_traffic
-from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed
+from app.demo.local_prometheus import (
+    LocalPrometheus,
+    backfill,
+    die_with_parent,
+    ensure_installed,
+    free_port,
+    stop_process,
+)
 from app.demo.traffic import openmetrics
 from app.presets import Preset
 from tests.support.servers import AnalyzerServer
@@ -36,3 +47,26 @@ def demo_service() -> Iterator[Served]:
                 yield Served(prometheus, server.url, server.pid)
             finally:
                 server.stop()
+
+
+@contextmanager
+def forwarding(prometheus_url: str) -> Iterator[str]:
+    """bench/forwarder.py in front of the same Prometheus: the stack's floor. Yields its URL."""
+    port = free_port()
+    forwarder = Path(__file__).with_name("forwarder.py")
+    args = [sys.executable, str(forwarder), "--prometheus", prometheus_url, "--port", str(port)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("bench/forwarder.py did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        stop_process(process)

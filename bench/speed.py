@@ -28,7 +28,7 @@ from app.demo.__main__ import CANARY_AGE_SECONDS
 from app.judge.builtin_checks import CHECKS
 from app.measurement import Plan, Role
 from app.presets import Preset
-from bench.served import demo_service
+from bench.served import demo_service, forwarding
 from tests.support.processes import resident_kib
 
 SERVICE, WINDOW = "checkout", "5m"
@@ -85,12 +85,15 @@ async def rate(total: int, call: Callable[[int], Awaitable[object]]) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float) -> dict[str, float]:
+async def measure(
+    prometheus_url: str, analyzer_url: str, forwarder_url: str, pid: int, scale: float
+) -> dict[str, float]:
     now = time.time()
     limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
     async with (
         httpx.AsyncClient(base_url=prometheus_url, timeout=30, limits=limits) as prometheus,
         httpx.AsyncClient(base_url=analyzer_url, timeout=30, limits=limits) as analyzer,
+        httpx.AsyncClient(base_url=forwarder_url, timeout=30, limits=limits) as forwarder,
     ):
 
         async def query(expr: str, at: float | None = None) -> None:
@@ -104,12 +107,19 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
         async def query_set() -> None:
             await asyncio.gather(*(query(expr) for expr in analyzer_queries()))
 
+        async def forward() -> None:
+            [expr] = analyzer_queries()
+            response = await forwarder.get("/forward", params={"query": expr})
+            response.raise_for_status()
+
         rss_before = resident_kib(pid) / 1024
         for _ in range(2):  # warm-up: connection pools, Prometheus' caches, the analyzer's imports
             await timed(int(50 * scale), lambda: query(reference_query()))
             await timed(int(50 * scale), analyze)
+            await timed(int(50 * scale), forward)
         reference = await timed(int(200 * scale), lambda: query(reference_query()))
         query_set_timings = await timed(int(200 * scale), query_set)
+        forwarded = await timed(int(200 * scale), forward)
         first_start = await timed(int(200 * scale), lambda: query(start_query("1h")))
         analyses = await timed(int(200 * scale), analyze)
 
@@ -118,6 +128,7 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
             return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60 - i % 3000))
 
         reference_rate = await rate(int(500 * scale), lambda i: query(reference_query(), now - 60 - i % 3000))
+        forward_rate = await rate(int(500 * scale), lambda _: forward())
         distinct_rate = await rate(int(500 * scale), lambda i: analyze(at=moment(i)))
 
         # Polls: four canaries, each asked at moments a second apart going forward, as Argo's polls
@@ -132,6 +143,8 @@ async def measure(prometheus_url: str, analyzer_url: str, pid: int, scale: float
     return {
         "reference_ms": median_ms(reference),
         "query_set_ms": median_ms(query_set_timings),
+        "forward_ms": median_ms(forwarded),
+        "forward_rate": forward_rate,
         "first_start_ms": median_ms(first_start),
         "analyze_ms": median_ms(analyses),
         "reference_rate": reference_rate,
@@ -148,10 +161,14 @@ def report(figures: dict[str, float]) -> None:
     print(f"reference query alone, median:            {f['reference_ms']:.2f} ms")
     print(f"the analyzer's query for a poll, median:   {f['query_set_ms']:.2f} ms")
     print(f"a canary's start over the hour (first look): {f['first_start_ms']:.2f} ms")
+    print(f"that query through a bare forwarder, median: {f['forward_ms']:.2f} ms")
+    print(f"  the stack's floor ÷ reference:           {f['forward_ms'] / f['reference_ms']:.2f}")
     print(f"/analyze, median:                          {f['analyze_ms']:.2f} ms")
     print(f"  latency ratio /analyze ÷ reference:      {f['analyze_ms'] / f['reference_ms']:.2f}   (target ≤ 2.5)")
     print(f"  overhead ratio /analyze ÷ its queries:   {f['analyze_ms'] / f['query_set_ms']:.2f}")
     print(f"reference query, {IN_FLIGHT} in flight:            {f['reference_rate']:.0f} /s")
+    print(f"bare forwarder, {IN_FLIGHT} in flight:             {f['forward_rate']:.0f} /s")
+    print(f"  the stack's floor ÷ reference rate:      {f['forward_rate'] / f['reference_rate']:.2f}")
     print(f"distinct analyses, {IN_FLIGHT} in flight:          {f['distinct_rate']:.0f} /s")
     distinct = f["distinct_rate"] / f["reference_rate"]
     print(f"  throughput ratio distinct ÷ reference:   {distinct:.2f}   (target ≥ 0.45)")
@@ -165,8 +182,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a fifth of the requests: a rough look in seconds")
     args = parser.parse_args()
-    with demo_service() as served:
-        figures = asyncio.run(measure(served.prometheus.url, served.url, served.pid, 0.2 if args.quick else 1.0))
+    with demo_service() as served, forwarding(served.prometheus.url) as forwarder_url:
+        scale = 0.2 if args.quick else 1.0
+        figures = asyncio.run(measure(served.prometheus.url, served.url, forwarder_url, served.pid, scale))
     report(figures)
 
 
