@@ -183,7 +183,7 @@ async def _judge(
             (analysis, answer), shared = await request.app.state.analyses.run((analysis_request, at), analyzed)
         except PrometheusError as exc:
             seconds = time.perf_counter() - started
-            metrics.record_error(analysis_request.service, seconds)
+            metrics.record_error(analysis_request.namespace, analysis_request.service, seconds)
             audit.warning(
                 "analysis", inputs=inputs, verdict=None, cause=exc.cause, detail=exc.detail, total_ms=_ms(seconds)
             )
@@ -192,7 +192,7 @@ async def _judge(
         span.set_attributes({"canary.verdict": analysis.judgment.verdict, "canary.shared": shared})
     body = answer.model_copy(update={"trace_id": request.state.trace_id})
     seconds = time.perf_counter() - started
-    metrics.record_analysis(body, seconds)
+    metrics.record_analysis(body, analysis_request.namespace, seconds)
     _audit(body, inputs, analysis.prometheus_seconds, seconds, shared, admitted.who)
     return analysis, body, client
 

@@ -1,13 +1,14 @@
 """The analyzer's own Prometheus metrics, served on /metrics.
 
 Every label has a bounded set of values: route templates instead of raw paths, known
-methods, and at most MAX_SERVICES service names (callers choose those).
+methods, and at most MAX_SERVICES services, each a namespace and a name (callers choose those).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
 
 from prometheus_client import Counter, Histogram
 
@@ -31,7 +32,11 @@ HTTP_DURATION = Histogram(
     ["method", "path"],
     buckets=LATENCY_BUCKETS,
 )
-ANALYSES = Counter("canary_analyzer_analyses_total", "Analyses answered, by verdict.", ["verdict", "service"])
+# By namespace too: with many teams, two namespaces' `shop` are two services, and one team's passes must not
+# hide another's stuck analyses. No namespace asked: the label is empty, as Prometheus stores an absent one.
+ANALYSES = Counter(
+    "canary_analyzer_analyses_total", "Analyses answered, by verdict.", ["verdict", "namespace", "service"]
+)
 ANALYSIS_DURATION = Histogram(
     "canary_analyzer_analysis_duration_seconds",
     "Time one analysis took, Prometheus queries included.",
@@ -54,15 +59,18 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "OTHER"
 
 
-class BoundedValues:
+Value = TypeVar("Value", bound=Hashable)
+
+
+class BoundedValues(Generic[Value]):
     """Keeps the first `limit` distinct values; later ones share one label value."""
 
-    def __init__(self, limit: int, overflow: str) -> None:
+    def __init__(self, limit: int, overflow: Value) -> None:
         self._limit, self._overflow = limit, overflow
-        self._seen: set[str] = set()
+        self._seen: set[Value] = set()
         self._lock = threading.Lock()
 
-    def __call__(self, value: str) -> str:
+    def __call__(self, value: Value) -> Value:
         with self._lock:
             if value in self._seen:
                 return value
@@ -72,7 +80,7 @@ class BoundedValues:
         return self._overflow
 
 
-service_label = BoundedValues(MAX_SERVICES, OTHER_SERVICE)
+service_labels = BoundedValues(MAX_SERVICES, (OTHER_SERVICE, OTHER_SERVICE))  # (namespace, service)
 
 
 CONNECTIONS_REFUSED = Counter(
@@ -97,22 +105,22 @@ def start_at_zero(causes: Iterable[str], checks: Iterable[Check]) -> None:
             CHECKS.labels(check=check.name, outcome=outcome)
 
 
-def record_analysis(body: AnalysisResponse, seconds: float) -> None:
-    _count_analysis(body.verdict, body.service)
+def record_analysis(body: AnalysisResponse, namespace: str | None, seconds: float) -> None:
+    _count_analysis(body.verdict, namespace, body.service)
     for check in body.checks:
         CHECKS.labels(check=check.name, outcome=check.verdict).inc()
     ANALYSIS_DURATION.observe(seconds)
 
 
-def record_error(service: str, seconds: float) -> None:
+def record_error(namespace: str | None, service: str, seconds: float) -> None:
     """An analysis that could not measure: `verdict="error"`."""
-    _count_analysis(ERROR_VERDICT, service)
+    _count_analysis(ERROR_VERDICT, namespace, service)
     ANALYSIS_DURATION.observe(seconds)
 
 
-def _count_analysis(verdict: str, service: str) -> None:
-    label = service_label(service)
+def _count_analysis(verdict: str, namespace: str | None, service: str) -> None:
+    namespace, service = service_labels((namespace or "", service))
     # A service's every verdict exists once the service is known: the stuck-inconclusive alert compares them.
     for known in ANALYSIS_VERDICTS:
-        ANALYSES.labels(verdict=known, service=label)
-    ANALYSES.labels(verdict=verdict, service=label).inc()
+        ANALYSES.labels(verdict=known, namespace=namespace, service=service)
+    ANALYSES.labels(verdict=verdict, namespace=namespace, service=service).inc()

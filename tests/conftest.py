@@ -168,24 +168,31 @@ def analyzer_without_prometheus(
 
 @pytest.fixture(scope="session")
 def scraped_analyzers(
-    start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+    start_analyzer: Callable[..., AnalyzerServer],
+    dead_prometheus_url: str,
+    teams_prometheus: LocalPrometheus,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[ScrapedAnalyzers]:
-    """A real Prometheus scraping two real analyzers, with the shipped alert rules loaded.
+    """A real Prometheus scraping three real analyzers, with the shipped alert rules loaded.
 
-    One analyzer judges against a Prometheus with no data (every verdict inconclusive), the
-    other cannot reach its Prometheus (every answer 503): together they give every alert
-    something to see.
+    One analyzer judges against a Prometheus with no data (every verdict inconclusive), one
+    cannot reach its Prometheus (every answer 503), and one judges two namespaces' `shop`: team
+    A's passes, and one with no data in its namespace is inconclusive. Together they give every
+    alert something to see.
     """
     with RecordingPrometheus() as empty:
         judging = start_analyzer(prometheus_url=empty.url)
         broken = start_analyzer(prometheus_url=dead_prometheus_url)
-        with scraping(tmp_path_factory.mktemp("scrape"), [judging, broken]) as prometheus:
+        teams = start_analyzer(prometheus_url=teams_prometheus.url)
+        with scraping(tmp_path_factory.mktemp("scrape"), [judging, broken, teams]) as prometheus:
             for _ in range(2):  # two bursts, so increase() has samples on both sides
                 for _ in range(6):
                     judging.analyze(service="checkout")
                     broken.analyze(service="checkout")
+                    for namespace, verdict in ((tenancy.TEAM_A, "pass"), (tenancy.TEAM_WITHOUT_DATA, "inconclusive")):
+                        assert teams.analyze(service=tenancy.SERVICE, namespace=namespace).json()["verdict"] == verdict
                 time.sleep(2.5)
-            yield ScrapedAnalyzers(prometheus, judging, broken)
+            yield ScrapedAnalyzers(prometheus, judging, broken, teams)
 
 
 @pytest.fixture(scope="session")

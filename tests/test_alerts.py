@@ -7,6 +7,7 @@ import re
 import pytest
 
 from app.demo.local_prometheus import LocalPrometheus
+from tests.support import tenancy
 from tests.support.promql_text import label_presence, selectors
 from tests.support.scraping import ScrapedAnalyzers, alert_rules, query
 from tests.support.servers import ROOT
@@ -48,9 +49,11 @@ def test_prometheus_unreachable_fires_for_the_pod_that_cannot_reach_it(scraped_a
     assert [series["metric"]["instance"] for series in firing] == [f"127.0.0.1:{scraped_analyzers.broken.port}"]
 
 
-def test_stuck_inconclusive_fires_for_the_service(scraped_analyzers: ScrapedAnalyzers) -> None:
+def test_stuck_inconclusive_fires_for_the_service_in_its_namespace(scraped_analyzers: ScrapedAnalyzers) -> None:
+    """Team A's `shop` passing does not hide the stuck `shop` of another namespace."""
     firing = scraped_analyzers.query(RULES["CanaryAnalysesStuckInconclusive"]["expr"])
-    assert [series["metric"]["service"] for series in firing] == ["checkout"]
+    stuck = sorted((series["metric"].get("namespace", ""), series["metric"]["service"]) for series in firing)
+    assert stuck == [("", "checkout"), (tenancy.TEAM_WITHOUT_DATA, tenancy.SERVICE)]
 
 
 def test_high_latency_is_quiet_on_a_fast_analyzer(scraped_analyzers: ScrapedAnalyzers) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from app.demo.local_prometheus import LocalPrometheus
 from app.judge.builtin_checks import CHECKS
 from app.judge.findings import Outcome
 from app.metrics import BoundedValues
 from app.prometheus import Cause
+from tests.support import tenancy
 from tests.support.exposition import samples, value
 from tests.support.servers import AnalyzerServer
 
@@ -66,7 +68,9 @@ def test_known_series_exist_at_zero_before_anything_happened(
 
     assert server.analyze(service="checkout").status_code == 503
     analyses = samples(server)["canary_analyzer_analyses_total"]
-    # Once a service is known, each of its verdicts has a series, the one that happened counted.
+    # Once a service is known, each of its verdicts has a series, the one that happened counted; asked
+    # with no namespace, its namespace label is empty (absent, once Prometheus stores it).
+    assert {s.labels["namespace"] for s in analyses} == {""}
     assert {s.labels["verdict"]: s.value for s in analyses if s.labels["service"] == "checkout"} == {
         "pass": 0.0,
         "fail": 0.0,
@@ -78,3 +82,28 @@ def test_known_series_exist_at_zero_before_anything_happened(
 def test_service_label_values_are_bounded() -> None:
     bounded = BoundedValues(3, "<other>")
     assert [bounded(s) for s in ("a", "b", "a", "c", "d", "e", "b")] == ["a", "b", "a", "c", "<other>", "<other>", "b"]
+    pairs = BoundedValues(2, ("<other>", "<other>"))
+    assert [pairs(p) for p in (("a", "shop"), ("b", "shop"), ("c", "shop"), ("a", "shop"))] == [
+        ("a", "shop"),
+        ("b", "shop"),
+        ("<other>", "<other>"),
+        ("a", "shop"),
+    ]
+
+
+def test_the_same_service_in_two_namespaces_is_counted_apart(
+    start_analyzer: Callable[..., AnalyzerServer], teams_prometheus: LocalPrometheus
+) -> None:
+    server = start_analyzer(prometheus_url=teams_prometheus.url)
+    for namespace, verdict in ((tenancy.TEAM_A, "pass"), (tenancy.TEAM_B, "fail"), (tenancy.TEAM_B, "fail")):
+        assert server.analyze(service=tenancy.SERVICE, namespace=namespace).json()["verdict"] == verdict
+    analyses = {
+        (s.labels["namespace"], s.labels["verdict"]): s.value
+        for s in samples(server)["canary_analyzer_analyses_total"]
+        if s.labels["service"] == tenancy.SERVICE
+    }
+    assert analyses == {
+        (namespace, verdict): float(counted)
+        for namespace, counts in ((tenancy.TEAM_A, {"pass": 1}), (tenancy.TEAM_B, {"fail": 2}))
+        for verdict, counted in {"pass": 0, "fail": 0, "inconclusive": 0, "error": 0, **counts}.items()
+    }

@@ -23,6 +23,7 @@ class ScrapedAnalyzers:
     prometheus: LocalPrometheus
     judging: AnalyzerServer
     broken: AnalyzerServer
+    teams: AnalyzerServer
 
     def query(self, expr: str) -> list[dict]:
         return query(self.prometheus, expr)

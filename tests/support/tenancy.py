@@ -20,6 +20,7 @@ from tests.support.hostile_prometheus import send_json
 
 SERVICE = "shop"
 TEAM_A, TEAM_B = "team-a", "team-b"
+TEAM_WITHOUT_DATA = "team-c"  # a namespace with no series: its `shop` is always inconclusive
 # Team A's canary is healthy; team B's, of the same name, errs 8 %: an answer leaking B's data to A shows.
 CANARY_AGE_SECONDS = 15 * 60
 TOKENS = {TEAM_A: "tok-team-a-7Qm2Lx9Vd4", TEAM_B: "tok-team-b-3Hc8Pz1Nw6"}
