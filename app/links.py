@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from urllib.parse import quote_plus, urlencode
 
@@ -17,14 +18,16 @@ def query_key(role: str, signal_key: str) -> str:
     return f"{role}_{signal_key}"
 
 
-def prometheus_graph(base_url: str, query: str, evaluated_at: datetime, window: str) -> str:
-    span = _span(window)
-    params = {
-        "g0.tab": "0",
-        "g0.range_input": f"{int(span.total_seconds())}s",
-        "g0.end_input": evaluated_at.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-    return f"{base_url}/graph?g0.expr={_quoted(query)}&{urlencode(params)}"
+def prometheus_graphs(base_url: str, queries: Mapping[str, str], evaluated_at: datetime, window: str) -> dict[str, str]:
+    """A graph of each query (by key), over the analysis' window with some context on both sides."""
+    shown = urlencode(
+        {
+            "g0.tab": "0",
+            "g0.range_input": f"{int(_span(window).total_seconds())}s",
+            "g0.end_input": evaluated_at.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+    )
+    return {key: f"{base_url}/graph?g0.expr={_quoted(query)}&{shown}" for key, query in queries.items()}
 
 
 @functools.lru_cache(maxsize=1024)

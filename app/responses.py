@@ -37,16 +37,13 @@ def finite_or_none(value: float | None) -> float | None:
 def analysis_response(analysis: Analysis, settings: Settings) -> AnalysisResponse:
     """The answer every consumer reads; the server adds each caller's trace id."""
     request, judgment = analysis.request, analysis.judgment
-    graphs = {
-        links.query_key(role, result.check.measure_key): links.prometheus_graph(
-            settings.prometheus_browser_url,
-            analysis.expressions[result.check.name][role],
-            analysis.evaluated_at,
-            request.window,
-        )
+    # A graph per measure and version: checks that judge the same measure share one.
+    graphed = {
+        links.query_key(role, result.check.measure_key): analysis.expressions[result.check.name][role]
         for result in judgment.checks
         for role in Role
     }
+    graphs = links.prometheus_graphs(settings.prometheus_browser_url, graphed, analysis.evaluated_at, request.window)
     dashboard = dashboards.uid(request.preset or settings.metrics_preset, settings.grafana_dashboard_uid)
     grafana = (
         links.grafana_dashboard(settings.grafana_url, dashboard, request, analysis.evaluated_at)

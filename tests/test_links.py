@@ -16,12 +16,16 @@ def query_of(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def test_prometheus_graph_link_carries_the_query_and_time() -> None:
-    url = links.prometheus_graph("http://prom:9090/prefix", 'sum(up{job="x"})', AT, "5m")
-    assert url.startswith("http://prom:9090/prefix/graph?")
-    params = query_of(url)
-    assert params["g0.expr"] == 'sum(up{job="x"})'
-    assert params["g0.end_input"] == "2026-11-22 08:00:00"
+def test_prometheus_graph_links_carry_each_query_and_the_time() -> None:
+    queries = {"canary_latency": 'sum(up{job="x"})', "stable_latency": 'sum(up{job="y & z"})'}
+    urls = links.prometheus_graphs("http://prom:9090/prefix", queries, AT, "5m")
+    assert urls.keys() == queries.keys()
+    for key, url in urls.items():
+        assert url.startswith("http://prom:9090/prefix/graph?")
+        params = query_of(url)
+        assert params["g0.expr"] == queries[key]
+        assert params["g0.end_input"] == "2026-11-22 08:00:00"
+        assert params["g0.range_input"] == f"{(5 + 2 * 15) * 60}s"  # the window and 15 minutes each side
 
 
 def test_graph_links_never_carry_the_credentials_of_a_url() -> None:
@@ -33,7 +37,7 @@ def test_graph_links_never_carry_the_credentials_of_a_url() -> None:
             "https://prom.example",
         ),
     ):
-        url = links.prometheus_graph(settings.prometheus_browser_url, "up", AT, "5m")
+        url = links.prometheus_graphs(settings.prometheus_browser_url, {"up": "up"}, AT, "5m")["up"]
         assert url.startswith(f"{base}/graph?")
         assert "pw" not in url and "@" not in url
 
