@@ -3,11 +3,12 @@
 
 The anytime judge reads everything since the canary started, so a canary that serves well for an hour
 and then errs is judged on the hour too. In process, without Prometheus: each minute the canary and the
-stable serve Poisson counts, the canary's 5xx share steps up `--extra` at a minute drawn evenly from the
+stable serve Poisson counts, the canary's 5xx share steps up `--extra` (and a `--slower` share of its
+requests moves one bucket up, from 0 by default) at a minute drawn evenly from the
 quarter hour after `healthy` minutes (so that onsets fall anywhere in the prototype's blocks), and the
 judge is called as the server calls it (bench/judgment_sim.py) with the default request, as the shipped
-background template asks every minute (failureLimit 0: the first `fail` aborts). Latency stays healthy:
-both versions draw from the same bucket shares.
+background template asks every minute (failureLimit 0: the first `fail` aborts). Unless `--slower`, latency
+stays healthy: both versions draw from the same bucket shares.
 
 Beside the judge as it is, the same traffic is judged by a prototype of one remedy, not in the analyzer:
 recent blocks. The canary's life is cut into blocks of each length in BLOCK_MINUTES; at every answer the
@@ -17,7 +18,7 @@ grow; the run's alpha is kept by spending it: half on the cumulative judge, half
 k of each length getting alpha / 2 / lengths / ((k + 1)(k + 2)), which sums to alpha / 2 over every
 block a run of any length can have. `--healthy-runs` measures its false aborts over long healthy runs.
 
-    .venv/bin/python bench/late_regressions.py [--runs N] [--seed S] [--extra 0.03] [--healthy-runs N]
+    .venv/bin/python bench/late_regressions.py [--runs N] [--seed S] [--extra 0.03] [--slower 0] [--healthy-runs N]
 """
 
 from __future__ import annotations
@@ -67,11 +68,14 @@ class Counts:
 ZERO = Counts(0.0, 0.0, np.zeros(len(BUCKETS) + 1))
 
 
-def serve(rng: np.random.Generator, counts: Counts, rps: float, error_share: float) -> Counts:
-    """A version's counters since its series began, a minute later."""
+def serve(rng: np.random.Generator, counts: Counts, rps: float, error_share: float, slower: float = 0.0) -> Counts:
+    """A version's counters since its series began, a minute later; `slower`: the share of its requests
+    served one bucket up."""
     requests = rng.poisson(rps * 60)
     errors = rng.binomial(requests, error_share)
-    buckets = rng.multinomial(requests, BUCKET_SHARES / BUCKET_SHARES.sum())
+    shares = BUCKET_SHARES / BUCKET_SHARES.sum()
+    shares = (1 - slower) * shares + slower * np.concatenate(([0.0], shares[:-1]))
+    buckets = rng.multinomial(requests, shares)
     return Counts(counts.ok + requests - errors, counts.errors + errors, counts.buckets + buckets)
 
 
@@ -94,8 +98,10 @@ class Run:
     with_blocks: int | None = None
 
 
-def run(rng: np.random.Generator, canary_rps: float, onset: int | None, extra: float, minutes: int) -> Run:
-    """One canary judged each minute by both; its 5xx share steps up after `onset` minutes (None: never)."""
+def run(
+    rng: np.random.Generator, canary_rps: float, onset: int | None, extra: float, minutes: int, slower: float = 0.0
+) -> Run:
+    """One canary judged each minute by both; it regresses after `onset` minutes (None: never)."""
     alpha = AnalysisRequest(service="late").alpha
     canary, stable = ZERO, ZERO
     began: dict[int, tuple[Counts, Counts]] = {}  # each length's current block: the counts when it began
@@ -105,7 +111,7 @@ def run(rng: np.random.Generator, canary_rps: float, onset: int | None, extra: f
             if (minute - 1) % length == 0:
                 began[length] = (canary, stable)
         late = onset is not None and minute > onset
-        canary = serve(rng, canary, canary_rps, ERROR_SHARE + (extra if late else 0.0))
+        canary = serve(rng, canary, canary_rps, ERROR_SHARE + (extra if late else 0.0), slower if late else 0.0)
         stable = serve(rng, stable, STABLE_RPS, ERROR_SHARE)
         if result.cumulative is None and fails(alpha, canary, stable, minute):
             result.cumulative = minute
@@ -137,9 +143,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30, help="runs per case (default 30)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--extra", type=float, default=0.03, help="the 5xx share added at the onset (0.03)")
+    parser.add_argument("--slower", type=float, default=0.0, help="the share of requests one bucket slower (0)")
     parser.add_argument("--healthy-runs", type=int, default=0, help="healthy runs of 4 hours per rate (default 0)")
     args = parser.parse_args()
-    print(f"stable {STABLE_RPS:g} rps at {ERROR_SHARE:.0%} 5xx; the canary +{args.extra:.0%} from the onset")
+    print(
+        f"stable {STABLE_RPS:g} rps at {ERROR_SHARE:.0%} 5xx; from the onset the canary +{args.extra:.0%} 5xx, "
+        f"{args.slower:.0%} of its requests a bucket slower"
+    )
     print(f"the prototype's blocks: {', '.join(map(str, BLOCK_MINUTES))} minutes")
     print("\n| canary rps | healthy minutes | judge | aborted | before the onset | minutes to abort: median | p90 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -147,7 +157,7 @@ def main() -> None:
         for healthy in HEALTHY_MINUTES:
             rng = np.random.default_rng(args.seed)
             onsets = [healthy + int(rng.integers(15)) for _ in range(args.runs)]
-            runs = [run(rng, rps, onset, args.extra, onset + HORIZON_MINUTES) for onset in onsets]
+            runs = [run(rng, rps, onset, args.extra, onset + HORIZON_MINUTES, args.slower) for onset in onsets]
             for name, first in (("as it is", [r.cumulative for r in runs]), ("blocks", [r.with_blocks for r in runs])):
                 print(f"| {rps:g} | {healthy}-{healthy + 14} | {name} | {summary(first, onsets, args.runs)} |")
     if args.healthy_runs:

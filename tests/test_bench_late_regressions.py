@@ -30,3 +30,19 @@ def test_a_late_regression_is_aborted_sooner_with_blocks_and_never_before_its_on
     result = run(np.random.default_rng(5), 10.0, onset, 0.05, onset + 40)
     assert result.cumulative is not None and result.with_blocks is not None
     assert onset < result.with_blocks < result.cumulative
+
+
+def test_slower_requests_move_one_bucket_up() -> None:
+    rng = np.random.default_rng(4)
+    healthy = serve(rng, ZERO, 100.0, 0.0)
+    slower = serve(rng, ZERO, 100.0, 0.0, slower=1.0)
+    shares = [np.cumsum(c.buckets) / c.buckets.sum() for c in (healthy, slower)]
+    assert np.all(shares[1][:-1] <= shares[0][:-1])  # every bound sees fewer requests under it
+    assert shares[1][3] < 0.1 < shares[0][3]
+
+
+def test_a_late_latency_regression_is_aborted_sooner_with_blocks() -> None:
+    onset = 70
+    result = run(np.random.default_rng(6), 10.0, onset, 0.0, onset + 40, slower=0.5)
+    assert result.cumulative is not None and result.with_blocks is not None
+    assert onset < result.with_blocks < result.cumulative
