@@ -11,8 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from app.demo.__main__ import demo_traffic
 from app.demo.local_prometheus import (
     LocalPrometheus,
@@ -24,7 +22,7 @@ from app.demo.local_prometheus import (
 )
 from app.demo.traffic import openmetrics
 from app.presets import Preset
-from tests.support.servers import AnalyzerServer
+from tests.support.servers import AnalyzerServer, wait_until_served
 
 
 @dataclass(frozen=True)
@@ -58,15 +56,7 @@ def forwarding(prometheus_url: str) -> Iterator[str]:
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{url}/openapi.json", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("bench/forwarder.py did not start") from None
-                time.sleep(0.1)
+        wait_until_served(process, url, lambda: "bench/forwarder.py")
         yield url
     finally:
         stop_process(process)

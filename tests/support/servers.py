@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,20 @@ from app.demo.local_prometheus import die_with_parent, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
+
+
+def wait_until_served(process: subprocess.Popen[bytes], url: str, describe: Callable[[], str]) -> None:
+    """Returns once the FastAPI app at `url` answers; raises, with `describe()`, if it exits or takes 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited: {describe()}")
+        try:
+            httpx.get(f"{url}/openapi.json", timeout=1).raise_for_status()
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"did not start: {describe()}")
 
 
 class AnalyzerServer:
@@ -54,16 +69,7 @@ class AnalyzerServer:
 
     def _wait_ready(self) -> None:
         assert self._process is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"analyzer exited:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                httpx.get(f"{self.url}/openapi.json", timeout=1).raise_for_status()
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"analyzer did not start:\n{self.log_path.read_text()[-3000:]}")
+        wait_until_served(self._process, self.url, lambda: f"analyzer:\n{self.log_path.read_text()[-3000:]}")
 
     def analyze(self, **params: str) -> httpx.Response:
         return httpx.get(f"{self.url}/analyze", params=params, timeout=15)
