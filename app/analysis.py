@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from app import promql
-from app.canary_starts import CanaryStarts, Known
+from app.canary_lives import CanaryStarts, Known
 from app.judge.checks import Check, Mode
 from app.judge.judgment import Guarantee, Judgment, judge
 from app.measurement import Measurement, Plan, Role, canary_start, measure

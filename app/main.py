@@ -20,7 +20,7 @@ from starlette.routing import Match, Mount
 
 from app import api, health, metrics, tracing
 from app.api import EDGE_RESPONSES, HTML_HEADERS
-from app.canary_starts import CanaryStarts
+from app.canary_lives import CanaryStarts
 from app.limits import RequestLimits
 from app.logs import configure_logging
 from app.middleware import RequestMiddleware

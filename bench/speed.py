@@ -48,7 +48,7 @@ def reference_query() -> str:
 
 def analyzer_queries() -> list[str]:
     """What an analysis of a canary it has seen before sends: the families since the canary's start,
-    with that start checked over the last minutes in the same query (app/canary_starts.py)."""
+    with that start checked over the last minutes in the same query (app/canary_lives.py)."""
     plan = replace(Plan.build(CHECKS, Preset(), SERVICE, VERSIONS, CANARY_AGE), start_check=start_query("2m"))
     return list(plan.calls().values())
 

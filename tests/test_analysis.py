@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.analysis import Data, plan_for, run_analysis
-from app.canary_starts import CanaryStarts
+from app.canary_lives import CanaryStarts
 from app.judge.judgment import Verdict
 from app.measurement import FAMILIES, Role
 from app.models import AnalysisRequest

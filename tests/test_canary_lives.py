@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.canary_starts import CanaryStarts, Known
+from app.canary_lives import CanaryStarts, Known
 
 DAY = 86400.0
 
