@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from app import promql
-from app.canary_lives import CanaryStarts, Known
-from app.judge.checks import Check, Mode
+from app.canary_lives import EMPTY as EMPTY_MINUTES
+from app.canary_lives import CanaryLives, Known, Minutes
+from app.judge.checks import Check, Mode, Observed, Source, Statistic
 from app.judge.judgment import Guarantee, Judgment, judge
-from app.measurement import Measurement, Plan, Role, canary_start, measure
+from app.judge.recent import SPAN_MINUTES, Counts, Timeline
+from app.measurement import Measurement, Plan, Role, canary_start, gather_within, measure, measure_range
 from app.models import MAX_WINDOW_SECONDS, AnalysisRequest
 from app.presets import Preset
 from app.prometheus import PrometheusClient
@@ -57,6 +59,7 @@ class Analysis:
     evaluated_at: datetime
     prometheus_seconds: float
     span: Span
+    timeline: Timeline | None = None  # the recent minutes of both versions, under the anytime guarantee
 
 
 def versions(request: AnalysisRequest) -> dict[Role, str]:
@@ -67,9 +70,16 @@ def plan_for(request: AnalysisRequest, preset: Preset, span: str) -> Plan:
     return Plan.build(request.checks, preset, request.service, versions(request), span, request.namespace)
 
 
-def expressions_for(request: AnalysisRequest, preset: Preset, span: str) -> dict[str, dict[Role, str]]:
+def expressions_for(
+    request: AnalysisRequest, preset: Preset, span: str, current_seconds: float | None = None
+) -> dict[str, dict[Role, str]]:
+    """`current_seconds`: what the current traffic covered, when it was read apart from the span judged."""
+
     def expression(check: Check, version: str) -> str:
-        return promql.expression(check, preset, request.service, version, span, request.namespace)
+        window = span
+        if check.statistic is Statistic.CURRENT_REQUESTS:
+            window = request.window if current_seconds is None else promql.duration_text(current_seconds)
+        return promql.expression(check, preset, request.service, version, window, request.namespace)
 
     return {
         check.name: {role: expression(check, version) for role, version in versions(request).items()}
@@ -94,14 +104,14 @@ async def run_analysis(
     preset: Preset,
     budget_seconds: float,
     evaluated_at: datetime | None = None,
-    starts: CanaryStarts | None = None,
+    lives: CanaryLives | None = None,
 ) -> Analysis:
     """Raises PrometheusError when anything could not be measured: no verdict without data.
-    `starts`: canaries' starts found before, to look back only as far as the last analysis."""
+    `lives`: what earlier analyses found of canaries' lives (starts, settled minutes), read again otherwise."""
     evaluated_at = evaluated_at or request.at or datetime.now(UTC)
     started = time.perf_counter()
-    measured = Measuring(request, preset, client, evaluated_at, started + budget_seconds)
-    span, plan, measurement = await measured.run(starts)
+    measuring = Measuring(request, preset, client, evaluated_at, started + budget_seconds)
+    span, plan, measurement, timeline = await measuring.run(lives)
     prometheus_seconds = time.perf_counter() - started
     judgment = judge(
         request.checks,
@@ -111,24 +121,31 @@ async def run_analysis(
         span.duration,
         request.mode,
         request.confidence(),
+        timeline,
     )
+    current = measurement.observed[Role.CANARY].get(Source.CURRENT)
     return Analysis(
         request,
         plan,
         measurement,
         judgment,
-        expressions_for(request, preset, span.duration),
+        expressions_for(request, preset, span.duration, current.seconds if current else None),
         evaluated_at,
         prometheus_seconds,
         span,
+        timeline,
     )
+
+
+Measured = tuple[Span, Plan, Measurement, Timeline | None]
 
 
 @dataclass(frozen=True)
 class Measuring:
     """What to judge, and measuring it. An anytime guarantee needs data that only grow: everything
     since the canary's series began (its counters start at zero then), and the stable's over the
-    same span; never less than the window. Otherwise the window."""
+    same span; never less than the window. Beside them, the recent minutes of both versions
+    (RecentMinutes), asked in the same query where they are not known yet. Otherwise the window."""
 
     request: AnalysisRequest
     preset: Preset
@@ -136,31 +153,54 @@ class Measuring:
     evaluated_at: datetime
     deadline: float  # time.perf_counter() by which every answer must be in
 
-    async def run(self, starts: CanaryStarts | None) -> tuple[Span, Plan, Measurement]:
+    async def run(self, lives: CanaryLives | None) -> Measured:
         request = self.request
         if request.mode is not Mode.STATISTICAL or request.guarantee is not Guarantee.ANYTIME:
             window = promql.duration_seconds(request.window)
-            return await self.measured(Span(Data.WINDOW, self.evaluated_at - timedelta(seconds=window), window))
+            span = Span(Data.WINDOW, self.evaluated_at - timedelta(seconds=window), window)
+            plan, measurement = await self.measured(span)
+            return span, plan, measurement, None
         canary = self.start_query(START_LOOKBACK_SECONDS)
-        known = starts.recall(canary, self.at, START_LOOKBACK_SECONDS) if starts else None
+        minutes = RecentMinutes.of(plan_for(request, self.preset, "1m"), self.at, lives)
+        known = lives.recall(canary, self.at, START_LOOKBACK_SECONDS) if lives else None
         if known is None:
             recent = self.start_query(START_FIRST_LOOKBACK_SECONDS)
-            start = await canary_start(recent, self.client, self.at, self.left())
+            found = await gather_within(
+                self.left(),
+                {
+                    "start": canary_start(recent, self.client, self.at, self.left()),
+                    "minutes": minutes.fetched(self.client, self.left()),
+                },
+            )
+            start, fetched = found["start"], found["minutes"]
             if start is None:  # there through the last hour: look over the day
                 start = await canary_start(canary, self.client, self.at, self.left())
-            found = await self.measured(self.since(start))
+            plan, measurement = await self.measured(self.since(start), between=minutes.asked())
         else:
             # The start found last time, checked over the minutes since in the same query as the families
-            # measured from it: one round trip unless the canary's series went away and came back in between.
-            recent = self.start_query(self.at - known.checked_at + START_RESOLUTION_SECONDS)
-            found = await self.measured(self.since(known.start), start_check=recent)
-            restarted = found[2].canary_start
-            start = known.start if restarted is None else restarted
+            # measured from it: one round trip unless the canary's series went away and came back in between
+            # (or more than a few of its minutes are missing: then read at the same time).
+            check = self.start_query(self.at - known.checked_at + START_RESOLUTION_SECONDS)
+            found = await gather_within(
+                self.left(),
+                {
+                    "measured": self.measured(self.since(known.start), check, minutes.asked()),
+                    "minutes": minutes.fetched(self.client, self.left()),
+                },
+            )
+            (plan, measurement), fetched = found["measured"], found["minutes"]
+            start = known.start if measurement.canary_start is None else measurement.canary_start
             if start != known.start:
-                found = await self.measured(self.since(start))
-        if starts is not None:
-            starts.remember(canary, Known(start, self.at))
-        return found
+                plan, measurement = await self.measured(self.since(start), between=minutes.asked())
+        if lives is not None:
+            lives.remember(canary, Known(start, self.at))
+        span = self.since(start)
+        timeline = minutes.timeline(measurement, fetched, start if span.data is Data.SINCE_CANARY_START else None)
+        current = dict(
+            zip((Role.CANARY, Role.STABLE), timeline.current(promql.duration_seconds(request.window)), strict=True)
+        )
+        observed = {role: {**measurement.observed[role], Source.CURRENT: now} for role, now in current.items()}
+        return span, plan, replace(measurement, observed=observed), timeline
 
     @property
     def at(self) -> float:
@@ -185,6 +225,89 @@ class Measuring:
         seconds = max(promql.duration_seconds(self.request.window), math.ceil(self.at - start))
         return Span(Data.SINCE_CANARY_START, self.evaluated_at - timedelta(seconds=seconds), seconds)
 
-    async def measured(self, span: Span, start_check: str | None = None) -> tuple[Span, Plan, Measurement]:
-        plan = replace(plan_for(self.request, self.preset, span.duration), start_check=start_check)
-        return span, plan, await measure(plan, self.client, self.at, self.left())
+    async def measured(
+        self, span: Span, start_check: str | None = None, between: dict[str, str] | None = None
+    ) -> tuple[Plan, Measurement]:
+        plan = replace(
+            plan_for(self.request, self.preset, span.duration), start_check=start_check, between=between or {}
+        )
+        return plan, await measure(plan, self.client, self.at, self.left())
+
+
+MINUTE = 60.0
+# A minute's counts are read once it has settled, this long after it ended: late samples (a slow scrape,
+# remote write) have landed by then, so every replica, and a restarted one, reads the same.
+SETTLE_SECONDS = 60.0
+# Missing settled minutes asked inside the families' query; more are read in a range query of their own.
+INLINE_MINUTES = 2
+TAIL = "tail"  # the counts since the last settled minute
+
+
+@dataclass(frozen=True)
+class RecentMinutes:
+    """The recent minutes of both versions for one analysis: the settled ones (kept from earlier
+    analyses, asked beside the families, or read in a range), and the tail since the last of them."""
+
+    base: Plan  # what counts them
+    at: float
+    settled: float  # the end of the last settled minute
+    needed: tuple[float, ...]  # the ends of the minutes the timeline holds, ascending
+    kept: Minutes
+    lives: CanaryLives | None
+
+    @classmethod
+    def of(cls, base: Plan, at: float, lives: CanaryLives | None) -> RecentMinutes:
+        settled = math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
+        needed = tuple(settled - MINUTE * i for i in reversed(range(SPAN_MINUTES)))
+        kept = lives.minutes(base.counts_between(MINUTE)) if lives else EMPTY_MINUTES
+        return cls(base, at, settled, needed, kept, lives)
+
+    @property
+    def missing(self) -> list[float]:
+        kept = set(self.kept.ends)
+        return [end for end in self.needed if end not in kept]
+
+    def asked(self) -> dict[str, str]:
+        """What rides in the families' query: a few missing minutes, and the tail."""
+        missing = self.missing
+        inline = missing if len(missing) <= INLINE_MINUTES else []
+        minutes = {_name(end): self.base.counts_between(MINUTE, end) for end in inline}
+        return minutes | {TAIL: self.base.counts_between(self.at - self.settled)}
+
+    async def fetched(self, client: PrometheusClient, budget: float) -> Minutes:
+        """More missing minutes than ride in the families' query, read in one range query."""
+        missing = self.missing
+        if len(missing) <= INLINE_MINUTES:
+            return EMPTY_MINUTES
+        history = await measure_range(
+            self.base.counting_between(MINUTE), client, missing[0], missing[-1], MINUTE, budget
+        )
+        read = dict(history.steps)
+        # A minute with no series at all counted nothing.
+        return Minutes.of((end, *_counts(read.get(end, {}))) for end in missing)
+
+    def timeline(self, measurement: Measurement, fetched: Minutes, canary_start: float | None) -> Timeline:
+        asked = Minutes.of(
+            (float(name), *_counts(observed)) for name, observed in measurement.between.items() if name != TAIL
+        )
+        minutes = self.kept.merged(fetched, self.needed[0]).merged(asked, self.needed[0])
+        if self.lives is not None:
+            self.lives.keep(self.base.counts_between(MINUTE), minutes, self.needed[0])
+        by_end = {end: (canary, stable) for end, canary, stable in minutes.rows()}
+        rows = [by_end.get(end) or _counts({}) for end in self.needed]
+        rows.append(_counts(measurement.between.get(TAIL, {})))
+        return Timeline(
+            canary_start=canary_start,
+            starts=(*(end - MINUTE for end in self.needed), self.settled),
+            end=self.at,
+            canary=Counts.stack([canary for canary, _ in rows]),
+            stable=Counts.stack([stable for _, stable in rows]),
+        )
+
+
+def _name(end: float) -> str:
+    return str(int(end))
+
+
+def _counts(observed: dict[Role, Observed]) -> tuple[Counts, Counts]:
+    return Counts.of(observed.get(Role.CANARY, {})), Counts.of(observed.get(Role.STABLE, {}))

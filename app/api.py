@@ -171,7 +171,7 @@ async def _judge(
 
     async def analyzed() -> tuple[Analysis, AnalysisResponse]:
         analysis = await run_analysis(
-            analysis_request, client, preset, settings.analysis_timeout_seconds, at, request.app.state.canary_starts
+            analysis_request, client, preset, settings.analysis_timeout_seconds, at, request.app.state.canary_lives
         )
         return analysis, analysis_response(analysis, settings)
 

@@ -1,16 +1,30 @@
-"""When each canary's series began, remembered between analyses.
+"""What the analyzer remembers of each canary's life between analyses: when its series began, and the
+counts of its recent minutes.
 
-Argo asks about the same canary every minute. Its start, once found over a day of look-back (or
-found to lie beyond it), only changes if the canary's series go away and come back; so the next
-analysis asks Prometheus only about the minutes since the last one, in the same query as the
-families it measures from the start it knows.
-The memory is this process' own, bounded, and never more than a guess that Prometheus checks.
+Argo asks about the same canary every minute. Its start, once found over a day of look-back (or found
+to lie beyond it), only changes if the canary's series go away and come back; so the next analysis asks
+Prometheus only about the minutes since the last one, in the same query as the families it measures
+from the start it knows. The counts of a whole minute of its life (both versions', each family's) never
+change once the minute has settled: read once, at the minute's end (an `@` evaluation), they are kept,
+so that a poll reads only the newest minute, in that same query.
+
+Both are read from Prometheus at fixed moments, never taken from whichever answer came first: every
+replica, restarted or not, holds the same. The memory is this process' own, bounded, and never more
+than a cache of what Prometheus says.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from app.judge.recent import Counts
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -19,28 +33,92 @@ class Known:
     checked_at: float  # the evaluation time that found it so
 
 
-class CanaryStarts:
-    def __init__(self, capacity: int = 10_000) -> None:
+@dataclass(frozen=True)
+class Minutes:
+    """Both versions' counts in whole minutes, each ending at one of `ends` (ascending)."""
+
+    ends: tuple[float, ...]
+    canary: Counts
+    stable: Counts
+
+    @classmethod
+    def of(cls, minutes: Iterable[tuple[float, Counts, Counts]]) -> Minutes:
+        """From (end, canary, stable) rows in any order; a minute given twice keeps its last."""
+        by_end = {end: (canary, stable) for end, canary, stable in minutes}
+        ends = tuple(sorted(by_end))
+        return cls(ends, Counts.stack([by_end[e][0] for e in ends]), Counts.stack([by_end[e][1] for e in ends]))
+
+    def rows(self) -> Iterable[tuple[float, Counts, Counts]]:
+        for i, end in enumerate(self.ends):
+            row = np.array([i])
+            yield end, self.canary.rows(row), self.stable.rows(row)
+
+    def merged(self, newer: Minutes, oldest: float) -> Minutes:
+        """These and `newer` (which wins where both have a minute), without the minutes ending before `oldest`."""
+        rows = [row for row in (*self.rows(), *newer.rows()) if row[0] >= oldest]
+        return Minutes.of(rows) if rows else EMPTY
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+
+EMPTY = Minutes((), Counts.stack([]), Counts.stack([]))
+
+
+class _Bounded(Generic[V]):
+    """A map that keeps its `capacity` most recently used keys."""
+
+    def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._known: OrderedDict[str, Known] = OrderedDict()
+        self._values: OrderedDict[str, V] = OrderedDict()
+
+    def get(self, key: str) -> V | None:
+        value = self._values.get(key)
+        if value is not None:
+            self._values.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: V) -> None:
+        self._values[key] = value
+        self._values.move_to_end(key)
+        while len(self._values) > self.capacity:
+            self._values.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+class CanaryLives:
+    """Canaries' starts, by their start query; their settled minutes, by the query that counts them.
+
+    A canary's minutes take a few kilobytes (an hour of both versions' buckets), its start a few bytes:
+    fewer canaries' minutes are kept."""
+
+    def __init__(self, capacity: int = 10_000, minutes_capacity: int = 500) -> None:
+        self._starts: _Bounded[Known] = _Bounded(capacity)
+        self._minutes: _Bounded[Minutes] = _Bounded(minutes_capacity)
 
     def recall(self, canary: str, at: float, within: float) -> Known | None:
         """What was found for `canary` (its start query) at or before `at`, at most `within` seconds
         before it; None otherwise: an analysis of an earlier moment looks afresh."""
-        known = self._known.get(canary)
+        known = self._starts.get(canary)
         if known is None or not 0 <= at - known.checked_at <= within:
             return None
-        self._known.move_to_end(canary)
         return known
 
     def remember(self, canary: str, known: Known) -> None:
-        current = self._known.get(canary)
+        current = self._starts.get(canary)
         if current is not None and current.checked_at > known.checked_at:
             return  # an analysis of an earlier moment does not overwrite a later one
-        self._known[canary] = known
-        self._known.move_to_end(canary)
-        while len(self._known) > self.capacity:
-            self._known.popitem(last=False)
+        self._starts.put(canary, known)
+
+    def minutes(self, counted: str) -> Minutes:
+        """The settled minutes kept for the pair of versions `counted` (the query that counts them)."""
+        return self._minutes.get(counted) or EMPTY
+
+    def keep(self, counted: str, minutes: Minutes, oldest: float) -> None:
+        """Adds `minutes` to those kept, and forgets those that end before `oldest`."""
+        self._minutes.put(counted, self.minutes(counted).merged(minutes, oldest))
 
     def __len__(self) -> int:
-        return len(self._known)
+        return len(self._starts)

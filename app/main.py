@@ -20,7 +20,7 @@ from starlette.routing import Match, Mount
 
 from app import api, health, metrics, tracing
 from app.api import EDGE_RESPONSES, HTML_HEADERS
-from app.canary_lives import CanaryStarts
+from app.canary_lives import CanaryLives
 from app.limits import RequestLimits
 from app.logs import configure_logging
 from app.middleware import RequestMiddleware
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None, span_processor: SpanProcessor |
     app.state.settings = settings
     app.state.prometheus = None
     app.state.analyses = SingleFlight()
-    app.state.canary_starts = CanaryStarts()
+    app.state.canary_lives = CanaryLives()
     app.include_router(api.router(RequestModels.of(settings.checks)), responses=EDGE_RESPONSES)
     probe_failed = {"model": ProbeStatus | ErrorResponse, "description": "The probe failed, or too many connections."}
     app.include_router(health.router, responses={**EDGE_RESPONSES, 503: probe_failed})

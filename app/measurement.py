@@ -33,6 +33,8 @@ class Role(StrEnum):
 ReadingKey = tuple[str, Role, str]  # a user check's source, the version, and which of its queries
 FAMILIES = "families"  # the one query that asks for every family
 START_MARK = "canary_analyzer_start"  # the label marking the start check's series among the families'
+# The label marking counts between two moments among the families' series; its value says which.
+BETWEEN_MARK = "canary_analyzer_between"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,13 @@ class Plan:
     readings: dict[ReadingKey, str] = field(default_factory=dict)
     # The canary's start query, asked inside the families' query (its series marked) to check a known start.
     start_check: str | None = None
+    # Counts between two moments asked inside the families' query, each's series marked with its name:
+    # the canary's recent minutes (app/analysis.py).
+    between: dict[str, str] = field(default_factory=dict)
+    # What counts between two moments are written from (promql.family_between_query).
+    preset: Preset = field(default_factory=Preset)
+    service: str = ""
+    namespace: str | None = None
 
     @classmethod
     def build(
@@ -60,7 +69,12 @@ class Plan:
         namespace: str | None = None,
     ) -> Plan:
         checks = list(checks)
-        families = dict.fromkeys(Source(check.source) for check in checks if check.queries is None)
+        # The last window's requests are the request family's too, read minute by minute (app/analysis.py).
+        families = dict.fromkeys(
+            Source.REQUESTS if check.source == Source.CURRENT else Source(check.source)
+            for check in checks
+            if check.queries is None
+        )
         queries = {
             source: promql.family_query(source, preset, service, list(versions.values()), window, namespace)
             for source in families
@@ -73,7 +87,31 @@ class Plan:
             for part, template in check.queries.parts()
         }
         native = preset.latency_histogram == "native"
-        return cls(queries, dict(versions), preset.version_label, preset.seconds_per_unit, native, readings)
+        return cls(
+            queries,
+            dict(versions),
+            preset.version_label,
+            preset.seconds_per_unit,
+            native,
+            readings,
+            preset=preset,
+            service=service,
+            namespace=namespace,
+        )
+
+    def counts_between(self, seconds: float, end: float | None = None) -> str:
+        """Every family's counts of both versions in the `seconds` before `end` (None: the evaluation), from
+        the series' own samples: one query."""
+        return promql.union(self._between(source, seconds, end) for source in self.queries)
+
+    def counting_between(self, seconds: float) -> Plan:
+        """A plan that measures, at each moment it is evaluated, the counts in the `seconds` before it."""
+        queries = {source: self._between(source, seconds, None) for source in self.queries}
+        return replace(self, queries=queries, readings={}, start_check=None, between={})
+
+    def _between(self, source: Source, seconds: float, end: float | None) -> str:
+        versions = list(self.versions.values())
+        return promql.family_between_query(source, self.preset, self.service, versions, seconds, end, self.namespace)
 
     def calls(self) -> dict[str | ReadingKey, str]:
         """What is sent: every family in one query (one round trip, and Prometheus evaluates it
@@ -81,6 +119,7 @@ class Plan:
         families = list(self.queries.values())
         if self.start_check is not None:
             families.append(promql.marked(self.start_check, START_MARK))
+        families += [promql.marked(query, BETWEEN_MARK, name) for name, query in self.between.items()]
         return ({FAMILIES: promql.union(families)} if families else {}) | self.readings
 
     def named_queries(self) -> dict[str, str]:
@@ -95,6 +134,8 @@ class Measurement:
     # What the plan's start check found: when the canary's series last began within its look-back;
     # None when they did not (or nothing was checked).
     canary_start: float | None = None
+    # The plan's counts between two moments, by name: per version, what each family counted.
+    between: dict[str, dict[Role, Observed]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,14 +152,16 @@ async def measure(plan: Plan, client: PrometheusClient, at: float, budget: float
     samples = {key: answer.samples for key, answer in answers.items()}
     try:
         start = None
+        families, marked = _marked(samples.get(FAMILIES, ()), (START_MARK, BETWEEN_MARK))
+        samples[FAMILIES] = families
         if plan.start_check is not None:
-            checked = [(labels, value) for labels, value in samples[FAMILIES] if START_MARK in labels]
-            samples[FAMILIES] = tuple(sample for sample in samples[FAMILIES] if START_MARK not in sample[0])
-            start = _start(((_unmarked(labels), value) for labels, value in checked), at)
+            start = _start(marked[START_MARK].get("1", []), at)
         observed = _observed(plan, samples)
+        counted = replace(plan, readings={})
+        between = {name: _observed(counted, {FAMILIES: marked[BETWEEN_MARK].get(name, [])}) for name in plan.between}
     except PrometheusError as exc:
         raise client.failed(exc) from None
-    return Measurement(observed, _warnings(a.warnings for a in answers.values()), start)
+    return Measurement(observed, _warnings(a.warnings for a in answers.values()), start, between)
 
 
 async def canary_start(query: str, client: PrometheusClient, at: float, budget: float) -> float | None:
@@ -143,15 +186,28 @@ def _start(samples: Iterable[tuple[Labels, Value]], at: float) -> float | None:
     return start
 
 
-def _unmarked(labels: Labels) -> Labels:
-    """The start check's labels without its mark: none, unless something was added on the way."""
-    return {name: value for name, value in labels.items() if name != START_MARK}
+def _marked(
+    samples: Iterable[tuple[Labels, Value]], marks: Iterable[str]
+) -> tuple[list[tuple[Labels, Value]], dict[str, dict[str, list[tuple[Labels, Value]]]]]:
+    """The families' own series, and those of the queries asked beside them, by mark and its value, the
+    mark taken off (what is left is the query's own labels, and anything added on the way)."""
+    marks = tuple(marks)
+    own: list[tuple[Labels, Value]] = []
+    marked: dict[str, dict[str, list[tuple[Labels, Value]]]] = {mark: defaultdict(list) for mark in marks}
+    for labels, value in samples:
+        mark = next((m for m in marks if m in labels), None)
+        if mark is None:
+            own.append((labels, value))
+        else:
+            rest = {name: v for name, v in labels.items() if name != mark}
+            marked[mark][labels[mark]].append((rest, value))
+    return own, marked
 
 
 async def measure_range(
     plan: Plan, client: PrometheusClient, start: float, end: float, step: float, budget: float
 ) -> History:
-    plan = replace(plan, start_check=None)  # a start is checked at one moment, not over a range
+    plan = replace(plan, start_check=None, between={})  # asked at one moment, not over a range
     answers = await gather_within(
         budget,
         {key: client.query_range(query, start, end, step, budget) for key, query in plan.calls().items()},

@@ -321,6 +321,12 @@ class Statistics(BaseModel):
     p_value: float | None = Field(description='Of "the canary is worse than its limit allows".')
     alpha: float = Field(description="This check's share of the AnalysisRun's alpha, for this answer.")
     pass_confidence: float
+    scope: Literal["whole", "recent"] = Field(
+        description="`whole`: the data judged as a whole (`confidence.since` to `evaluated_at`); `recent`: a "
+        "recent span of the canary's life alone, on which the check failed (`since` to `evaluated_at`)."
+    )
+    since: datetime = Field(description="Where the data this finding is on begin; they end at `evaluated_at`.")
+    span: str = Field(description="How long they are, as a PromQL duration.")
 
 
 class CheckOut(BaseModel):
@@ -350,6 +356,19 @@ class Links(BaseModel):
     report: str | None = None
 
 
+class AlphaSplit(BaseModel):
+    """How each check's alpha is spent under `anytime`: on the data judged as a whole, and on the canary's
+    recent spans (each minute boundary of its life starts one, judged on its own data)."""
+
+    whole: float = Field(description="What each check's test on the data judged as a whole may spend.")
+    recent: float = Field(description="What each check's tests on recent spans may spend together.")
+    span_minutes: int = Field(description="A span is judged while it is at most this long.")
+    spread: int = Field(
+        description="c: the span starting k minutes after the canary may spend recent x c / ((k + c - 1)(k + c)), "
+        "which sums to `recent` over a life of any length."
+    )
+
+
 class ConfidenceOut(BaseModel):
     alpha: float = Field(description="The chance the whole AnalysisRun fails a canary within its limits.")
     guarantee: Guarantee = Field(
@@ -368,6 +387,9 @@ class ConfidenceOut(BaseModel):
     alpha_per_check: float = Field(
         description="Of alpha, what each check that can fail may spend: alpha / checks (anytime), or "
         "alpha x (failure_limit + 1) / polls / checks, per answer (fixed_polls)."
+    )
+    split: AlphaSplit | None = Field(
+        default=None, description="`anytime`: how each check's alpha is shared by the whole and the recent spans."
     )
 
 

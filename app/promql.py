@@ -52,23 +52,45 @@ def escape_label_value(value: str) -> str:
 
 
 # Query templates: data, filled only with names validated by the settings and label values
-# validated at the edge and escaped here. `{selector}` picks the service and the versions.
+# validated at the edge and escaped here. `{selector}` picks the service and the versions;
+# `{requests}` and `{latency}` are what each series counts (COUNTED below).
 OUTCOME_LABEL = "outcome"
 OK, ERROR = "ok", "error"
 FAMILY_QUERIES: dict[Source, str] = {
     # Every series is first marked ok, then error where its status matches: counts by outcome.
     Source.REQUESTS: (
         "sum by ({version_label}, {outcome}) (label_replace(label_replace("
-        '{count}{over_window}({requests_metric}{selector}[{window}]){count_end}, "{outcome}", "{ok}", "", ""), '
+        '{requests}, "{outcome}", "{ok}", "", ""), '
         '"{outcome}", "{error}", "{error_label}", "{error_regex}"))'
     ),
-    Source.LATENCY: "sum by ({le}{version_label}) ({over_window}({duration_metric}{bucket}{selector}[{window}]))",
+    Source.LATENCY: "sum by ({le}{version_label}) ({latency})",
+}
+# What one series counted: over a range ending at the evaluation, a counter's increase (or a rule's
+# recorded increases summed), extrapolated to the range's edges as increase() does.
+OVER_RANGE = "{count}{over_window}({metric}{selector}[{window}]){count_end}"
+# Between two moments, for a minute of the canary's life or the part of one since the last: each
+# series' last value at the end less its last value at the start, whole requests and none extrapolated
+# (a minute's increase() would stretch what its own samples saw to the whole minute). A series born
+# since the start, or a counter that restarted, counts its value at the end. A native histogram cannot
+# be compared with 0: one that restarted counts less, never more. Recorded increases are summed.
+BETWEEN: dict[str, str] = {
+    "counters": (
+        "({count}{metric}{selector}{at}{count_end} - {count}{metric}{selector}{at} offset {length}{count_end} >= 0)"
+        " or ({count}{metric}{selector}{at}{count_end} + 0)"
+    ),
+    "native_counters": (
+        "({metric}{selector}{at} - {metric}{selector}{at} offset {length})"
+        " or ({metric}{selector}{at} unless {metric}{selector}{at} offset {length})"
+    ),
+    "recorded_increases": "{count}sum_over_time({metric}{selector}[{length}]{at}){count_end}",
 }
 # Latency in the preset's unit, shown in seconds.
 IN_SECONDS = {"seconds": "", "milliseconds": " / 1000", "microseconds": " / 1000000"}
 # Per version, the expression that gives a check's number in Prometheus or Grafana.
 EXPRESSIONS: dict[Statistic, str] = {
     Statistic.REQUESTS: "sum({count}{over_window}({requests_metric}{selector}[{window}]){count_end})",
+    # The requests between the last window's first minute boundary and the evaluation: `{counted}` (BETWEEN).
+    Statistic.CURRENT_REQUESTS: "sum({counted})",
     # `or vector(0)`: a version with no 5xx has no 5xx series, and that is a 0% error rate.
     Statistic.ERROR_RATE: (
         "(sum({count}{over_window}({requests_metric}{error_selector}[{window}]){count_end}) or vector(0))"
@@ -98,19 +120,72 @@ HISTOGRAM_SHAPES = {
 def family_query(
     source: Source, preset: Preset, service: str, versions: Sequence[str], window: str, namespace: str | None = None
 ) -> str:
-    """One query measuring both versions: grouped by the version label."""
+    """One query measuring both versions over the window that ends at the evaluation: grouped by the
+    version label."""
+    return _family(source, preset, service, versions, namespace, OVER_RANGE, window=_window(window))
+
+
+def family_between_query(
+    source: Source,
+    preset: Preset,
+    service: str,
+    versions: Sequence[str],
+    seconds: float,
+    end: float | None = None,
+    namespace: str | None = None,
+) -> str:
+    """Both versions' counts between `seconds` before `end` (unix seconds; None: the evaluation) and
+    `end`, from the series' own samples (BETWEEN)."""
+    at = "" if end is None else f" @ {_moment(end)}"
+    length = duration_text(seconds)
+    return _family(
+        source, preset, service, versions, namespace, BETWEEN[_between(source, preset)], at=at, length=length
+    )
+
+
+def _between(source: Source, preset: Preset) -> str:
+    """How a family's series count between two moments (BETWEEN)."""
+    if preset.series == "recorded_increases":
+        return "recorded_increases"
+    return "native_counters" if source is Source.LATENCY and preset.latency_histogram == "native" else "counters"
+
+
+def _family(
+    source: Source,
+    preset: Preset,
+    service: str,
+    versions: Sequence[str],
+    namespace: str | None,
+    counted: str,
+    **values: str,
+) -> str:
     versions_regex = "|".join(escape_regex(_version(v, preset)) for v in versions)
     version_matcher = f'{preset.version_label}=~"{escape_label_value(versions_regex)}"'
+    names = _names(preset)
     selector = _selector(preset, service, namespace, version_matcher)
+    requests = counted.format(metric=names["requests_metric"], selector=selector, **values, **names)
+    latency = counted.format(
+        metric=names["duration_metric"] + names["bucket"], selector=selector, **values, **{**names, **_NOT_COUNTED}
+    )
     return FAMILY_QUERIES[source].format(
-        selector=selector,
-        window=_window(window),
+        requests=requests,
+        latency=latency,
         error_regex=escape_label_value(preset.error_regex),
         outcome=OUTCOME_LABEL,
         ok=OK,
         error=ERROR,
-        **_names(preset),
+        **names,
     )
+
+
+# Latency series are counted as they are: histogram_count() is for requests read off a native histogram.
+_NOT_COUNTED = {"count": "", "count_end": ""}
+
+
+def _moment(unix: float) -> str:
+    if not math.isfinite(unix) or unix < 0:
+        raise ValueError(f"not a moment: {unix!r}")
+    return f"{unix:.3f}".rstrip("0").rstrip(".")
 
 
 def canary_start_query(
@@ -132,9 +207,11 @@ def union(queries: Iterable[str]) -> str:
     return queries[0] if len(queries) == 1 else " or ".join(f"({query})" for query in queries)
 
 
-def marked(query: str, label: str) -> str:
+def marked(query: str, label: str, value: str = "1") -> str:
     """A query's series with a label of their own, to be told apart from others in a union."""
-    return f'label_replace({query}, "{label}", "1", "", "")'
+    if not LABEL_VALUE.fullmatch(value):
+        raise ValueError(f"a mark's value {value!r} is outside [A-Za-z0-9_.:-]")
+    return f'label_replace({query}, "{label}", "{value}", "", "")'
 
 
 def expression(
@@ -150,13 +227,19 @@ def expression(
         )
         return f"({events}) / ({trials})"
     version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
+    selector = _selector(preset, service, namespace, version_matcher)
+    names = _names(preset)
+    counted = BETWEEN[_between(Source.REQUESTS, preset)].format(
+        metric=names["requests_metric"], selector=selector, at="", length=_window(window), **names
+    )
     return EXPRESSIONS[check.statistic].format(
-        selector=_selector(preset, service, namespace, version_matcher),
+        counted=counted,
+        selector=selector,
         error_selector=_selector(preset, service, namespace, version_matcher, _error_matcher(preset)),
         window=_window(window),
         quantile=check.quantile,
         in_seconds=IN_SECONDS[preset.latency_unit],
-        **_names(preset),
+        **names,
     )
 
 

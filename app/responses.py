@@ -7,16 +7,18 @@ The JSON body, the report, the CLI table, the audit line and the metrics all rea
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
 from app import dashboards, links
 from app.analysis import Analysis
 from app.judge.checks import Mode, Observed
 from app.judge.distributions import Histogram, NativeHistogram
-from app.judge.findings import Evidence
 from app.judge.judgment import CheckResult
+from app.judge.recent import SPAN_MINUTES, SPREAD
 from app.judge.units import format_value
 from app.measurement import Role
 from app.models import (
+    AlphaSplit,
     AnalysisResponse,
     CheckOut,
     ConfidenceOut,
@@ -26,6 +28,7 @@ from app.models import (
     Shown,
     Statistics,
 )
+from app.promql import duration_text
 from app.settings import Settings
 
 
@@ -90,13 +93,18 @@ def _check(analysis: Analysis, result: CheckResult) -> CheckOut:
         ),
         canary_bucket=_bucket(result, analysis.measurement.observed[Role.CANARY]),
         stable_bucket=_bucket(result, analysis.measurement.observed[Role.STABLE]),
-        statistics=_statistics(result.evidence) if result.evidence else None,
+        statistics=_statistics(analysis, result) if result.evidence else None,
     )
 
 
 def _confidence(analysis: Analysis) -> ConfidenceOut:
     request, span = analysis.request, analysis.span
     confidence = request.confidence()
+    recent = confidence.recent_alpha(request.checks)
+    split = None
+    if recent is not None:
+        whole = confidence.levels(request.checks).alpha
+        split = AlphaSplit(whole=whole, recent=recent, span_minutes=SPAN_MINUTES, spread=SPREAD)
     return ConfidenceOut(
         alpha=confidence.alpha,
         guarantee=confidence.guarantee,
@@ -106,11 +114,24 @@ def _confidence(analysis: Analysis) -> ConfidenceOut:
         polls=confidence.polls,
         failure_limit=confidence.failure_limit,
         pass_confidence=confidence.pass_confidence,
-        alpha_per_check=confidence.levels(request.checks).alpha,
+        alpha_per_check=confidence.levels(request.checks).alpha
+        if recent is None
+        else confidence.per_check(request.checks),
+        split=split,
     )
 
 
-def _statistics(evidence: Evidence) -> Statistics:
+def _statistics(analysis: Analysis, result: CheckResult) -> Statistics:
+    evidence = result.evidence
+    assert evidence is not None
+    if result.span is None:
+        scope, since, span = "whole", analysis.span.since, analysis.span.duration
+    else:
+        scope, since, span = (
+            "recent",
+            datetime.fromtimestamp(result.span.since, UTC),
+            duration_text(result.span.seconds),
+        )
     estimate, low, high = (format_value(v, evidence.unit) for v in (evidence.estimate, evidence.low, evidence.high))
     shown = f"{estimate} ({low} to {high})" if evidence.estimate is not None else f"{low} to {high}"
     return Statistics(
@@ -125,6 +146,9 @@ def _statistics(evidence: Evidence) -> Statistics:
         p_value=finite_or_none(evidence.p_value),
         alpha=evidence.alpha,
         pass_confidence=evidence.pass_confidence,
+        scope=scope,
+        since=since,
+        span=span,
     )
 
 

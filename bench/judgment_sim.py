@@ -30,6 +30,7 @@ from app import promql
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.judge.judgment import judge
+from app.judge.recent import Timeline
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
     CaseRun,
@@ -71,6 +72,7 @@ class Observation:
     canary: Observed
     stable: Observed
     span_seconds: float
+    timeline: Timeline | None = None  # the recent minutes, when the judge is to see them
 
 
 def observed_in_window(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
@@ -125,6 +127,7 @@ def judged_as_the_server_does(request: AnalysisRequest, observation: Observation
         promql.duration_text(observation.span_seconds),
         request.mode,
         request.confidence(),
+        observation.timeline,
     )
     failed = tuple(r.check.name for r in judgment.checks if r.outcome == "fail")
     return judgment.verdict.value, failed

@@ -55,6 +55,8 @@ def test_statistical_mode_is_the_default_and_says_how_sure_it_is(
         "failure_limit": 1,
         "pass_confidence": 0.6,
         "alpha_per_check": pytest.approx(0.01 / 4),  # over every answer, however many: no share per poll
+        # Half of it on the data judged as a whole, half on the canary's recent spans.
+        "split": {"whole": 0.00125, "recent": 0.00125, "span_minutes": 60, "spread": 60},
     }
     # The canary's series began with its first scrape; its start is found within the minute before that.
     started = datetime.fromtimestamp(backfilled_at - CANARY_AGE_SECONDS, UTC)

@@ -18,6 +18,7 @@ def test_builtin_checks_keep_their_names_and_fields() -> None:
     """Users' successConditions, scripts and AnalysisTemplates read these names."""
     assert [c.name for c in CHECKS] == [
         "canary_traffic",
+        "canary_current",
         "p95_latency",
         "error_rate",
         "p95_latency_vs_stable",
@@ -25,6 +26,7 @@ def test_builtin_checks_keep_their_names_and_fields() -> None:
     ]
     assert [c.limit.field for c in CHECKS] == [
         "min_requests",
+        "current_share_min",
         "p95_max_seconds",
         "error_rate_max",
         "p95_ratio_max",

@@ -27,7 +27,7 @@ def test_healthy_canary_passes() -> None:
     judgment = run(observed(), observed())
     assert judgment.verdict is Verdict.PASS
     assert set(outcomes(judgment).values()) == {Outcome.PASS}
-    assert judgment.reasons == ("all 5 checks passed",)
+    assert judgment.reasons == ("all 6 checks passed",)
 
 
 def test_each_result_carries_both_numbers_and_the_rule() -> None:
@@ -72,7 +72,7 @@ def test_no_baseline_skips_the_relative_checks_and_says_why() -> None:
     assert result["p95_latency_vs_stable"] is Outcome.SKIPPED
     assert result["error_rate_vs_stable"] is Outcome.SKIPPED
     assert judgment.reasons == (
-        "all 3 judged checks passed",
+        "all 4 judged checks passed",
         "skipped: no stable baseline (the stable served 10 requests in the last 5m, fewer than 50)",
     )
 
@@ -167,11 +167,15 @@ def test_a_first_release_breaking_its_slo_fails() -> None:
 # --- how alpha is spent -------------------------------------------------------------------------
 
 
-def test_anytime_spends_alpha_once_over_the_checks() -> None:
-    levels = Confidence(alpha=0.01).levels(CHECKS)
-    assert levels.anytime and levels.alpha == pytest.approx(0.0025)  # 4 checks can fail: not the gate
+def test_anytime_spends_alpha_once_over_the_checks_half_on_the_whole_life() -> None:
+    confidence = Confidence(alpha=0.01)
+    levels = confidence.levels(CHECKS)
+    # 4 checks can fail (not the gates): 0.0025 each, half on the canary's whole life, half on its recent spans.
+    assert levels.anytime and levels.alpha == pytest.approx(0.00125)
+    assert confidence.recent_alpha(CHECKS) == pytest.approx(0.00125)
     # polls and failure_limit do not enter: the bound holds for every answer, however many.
-    assert Confidence(alpha=0.01, polls=500, failure_limit=0).levels(CHECKS).alpha == pytest.approx(0.0025)
+    assert Confidence(alpha=0.01, polls=500, failure_limit=0).levels(CHECKS).alpha == pytest.approx(0.00125)
+    assert Confidence(alpha=0.01, guarantee=Guarantee.FIXED_POLLS).recent_alpha(CHECKS) is None
 
 
 def test_fixed_polls_split_alpha_over_polls_and_checks() -> None:

@@ -70,6 +70,7 @@ async def test_the_answer_keeps_its_fields_and_adds_the_queries_sent() -> None:
     body = await view(observed(), observed(), p95_max_seconds=0.5)
     assert body.thresholds == {
         "min_requests": 50,
+        "current_share_min": 0.1,
         "p95_max_seconds": 0.5,
         "error_rate_max": 0.02,
         "p95_ratio_max": 1.1,
@@ -79,7 +80,9 @@ async def test_the_answer_keeps_its_fields_and_adds_the_queries_sent() -> None:
     assert (old_rules.thresholds["p95_ratio_max"], old_rules.thresholds["error_rate_delta_max"]) == (1.2, 0.01)
     assert set(body.queries) == {"families"}  # request counts and latency buckets, in one query
     assert set(body.links.prometheus) == {
-        f"{role}_{key}" for role in ("canary", "stable") for key in ("requests", "error_rate", "p95_seconds")
+        f"{role}_{key}"
+        for role in ("canary", "stable")
+        for key in ("requests", "current_requests", "error_rate", "p95_seconds")
     }
     assert all(url.startswith("http://prom:9090/graph?") for url in body.links.prometheus.values())
 

@@ -123,3 +123,28 @@ def test_brownian_motion_crosses_the_boundary_under_alpha() -> None:
     walks = np.cumsum(rng.normal(0, np.sqrt(np.diff(looks, prepend=0)), size=(runs, len(looks))), axis=1)
     boundary = np.array([sequential.normal_boundary(float(t), alpha) for t in looks]) * np.sqrt(looks)
     assert np.mean((walks >= boundary).any(axis=1)) <= alpha
+
+
+# --- many at once: the recent spans' screens ------------------------------------------------------------
+
+
+def test_many_e_values_at_once_are_each_one() -> None:
+    rng = np.random.default_rng(5)
+    n = rng.uniform(0, 5000, 400).round(1)
+    k = n * rng.uniform(0, 0.2, 400)
+    q = rng.choice([0.0, 0.001, 0.01, 0.05, 0.3, 1.0], 400)
+    many = sequential.share_log_e_values(k, n, q)
+    one = [sequential.share_log_e_value(float(a), float(b), float(c)) for a, b, c in zip(k, n, q, strict=True)]
+    assert many == pytest.approx(np.array(one), rel=1e-9, abs=1e-9)
+    assert np.isinf(many[(q == 0) & (k > 0)]).all()
+
+
+def test_the_closed_form_boundary_is_never_above_the_boundary() -> None:
+    """A screen that skips statistics under it skips none the test would have failed."""
+    t = np.geomspace(1, 1e7, 50)
+    for alpha in (0.05, 0.0025, 1e-7):
+        at_least = sequential.normal_boundary_at_least(t, alpha)
+        exact = np.array([sequential.normal_boundary(float(x), alpha) for x in t])
+        assert (at_least <= exact + 1e-9).all()
+        assert (at_least >= 0.9 * exact).all(), "and close enough to skip most of what it should"
+    assert np.isinf(sequential.normal_boundary_at_least(np.array([0.0]), 0.01)).all()

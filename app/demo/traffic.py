@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from app.presets import Preset
 
@@ -34,11 +34,30 @@ class Traffic:
     # Latencies spread as a lognormal of this sigma whose true P95 is `p95_seconds`, as real ones spread;
     # None: in the two buckets that make histogram_quantile read `p95_seconds` exactly (for the tests).
     sigma: float | None = None
+    # From this moment on it serves nothing more, its pods still scraped: counters flat, series there.
+    idle_after: float | None = None
+    # From `turns_at` on, what it serves has these fields instead (a regression that starts late).
+    turns_at: float | None = None
+    turned: Mapping[str, float] = field(default_factory=dict)
 
     def fractions(self) -> list[float]:
         if self.sigma is None:
             return bucket_fractions(self.p95_seconds)
         return lognormal_fractions(self.p95_seconds, self.sigma)
+
+    def served(self, elapsed: float) -> int:
+        """Requests served in the first `elapsed` seconds since `start`."""
+        if self.idle_after is not None:
+            elapsed = min(elapsed, self.idle_after - self.start)
+        return math.floor(self.rps * max(elapsed, 0.0))
+
+    def phases(self, elapsed: float) -> list[tuple[Traffic, int]]:
+        """What was served in the first `elapsed` seconds, by how it was served: before the turn, and after."""
+        turn = None if self.turns_at is None else self.turns_at - self.start
+        if turn is None or elapsed <= turn:
+            return [(self, self.served(elapsed))]
+        turned = replace(self, turns_at=None, **self.turned)  # its own rate, if that turned too
+        return [(self, self.served(turn)), (turned, turned.served(elapsed) - turned.served(turn))]
 
 
 def bucket_fractions(p95_seconds: float) -> list[float]:
@@ -77,12 +96,12 @@ def openmetrics(traffic: Iterable[Traffic], preset: Preset) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _scrapes(t: Traffic) -> Iterator[tuple[float, int]]:
-    """(timestamp, requests served so far) at each scrape."""
+def _scrapes(t: Traffic) -> Iterator[tuple[float, list[tuple[Traffic, int]]]]:
+    """(timestamp, requests served so far by how they were served) at each scrape."""
     steps = int((t.stop - t.start) // SCRAPE_INTERVAL)
     for step in range(steps + 1):
         elapsed = step * SCRAPE_INTERVAL
-        yield t.start + elapsed, math.floor(t.rps * elapsed)
+        yield t.start + elapsed, t.phases(elapsed)
 
 
 def _labels(c: Preset, t: Traffic, **extra: str) -> str:
@@ -99,8 +118,8 @@ def _requests_family(traffic: list[Traffic], c: Preset) -> Iterator[str]:
     for t in traffic:
         for status in ("200", "404", "500"):
             labels = _labels(c, t, **{c.error_label: status})
-            for ts, served in _scrapes(t):
-                yield f"{name}{labels} {_by_status(t, served)[status]} {ts:.3f}"
+            for ts, phases in _scrapes(t):
+                yield f"{name}{labels} {sum(_by_status(p, served)[status] for p, served in phases)} {ts:.3f}"
 
 
 def _by_status(t: Traffic, served: int) -> dict[str, int]:
@@ -113,13 +132,14 @@ def _duration_family(traffic: list[Traffic], c: Preset) -> Iterator[str]:
     name = c.duration_metric
     yield f"# TYPE {name} histogram"
     for t in traffic:
-        fractions = t.fractions()
         bounds = [*(f"{b / c.seconds_per_unit:g}" for b in BUCKETS), "+Inf"]
-        for bound, fraction in zip(bounds, [*fractions, 1.0], strict=True):
+        for i, bound in enumerate(bounds):
             labels = _labels(c, t, le=bound)
-            for ts, served in _scrapes(t):
-                yield f"{name}_bucket{labels} {math.floor(served * fraction)} {ts:.3f}"
-        for ts, served in _scrapes(t):
-            yield f"{name}_count{_labels(c, t)} {served} {ts:.3f}"
-        for ts, served in _scrapes(t):
-            yield f"{name}_sum{_labels(c, t)} {served * t.p95_seconds * 0.6 / c.seconds_per_unit:.3f} {ts:.3f}"
+            for ts, phases in _scrapes(t):
+                under = sum(math.floor(served * [*p.fractions(), 1.0][i]) for p, served in phases)
+                yield f"{name}_bucket{labels} {under} {ts:.3f}"
+        for ts, phases in _scrapes(t):
+            yield f"{name}_count{_labels(c, t)} {sum(served for _, served in phases)} {ts:.3f}"
+        for ts, phases in _scrapes(t):
+            seconds = sum(served * p.p95_seconds * 0.6 for p, served in phases)
+            yield f"{name}_sum{_labels(c, t)} {seconds / c.seconds_per_unit:.3f} {ts:.3f}"

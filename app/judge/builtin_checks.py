@@ -22,6 +22,21 @@ CHECKS: tuple[Check, ...] = (
         gate=True,
     ),
     Check(
+        name="canary_current",
+        title="current traffic",
+        statistic=Statistic.CURRENT_REQUESTS,
+        bound=Bound.AT_LEAST,
+        method=Method.POINT,
+        limit=Limit(
+            field="current_share_min",
+            description="The least part of its share of the traffic the canary must still get in the last window "
+            "to be passed on its data (0.1: a tenth); a canary that served nothing in it is never passed.",
+            default=0.1,
+            minimum=0,
+            maximum=1,
+        ),
+    ),
+    Check(
         name="p95_latency",
         title="P95 latency",
         statistic=Statistic.QUANTILE,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.judge.distributions import Histogram, NativeHistogram, Outcomes
+from app.judge.distributions import Histogram, NativeHistogram, Outcomes, RecentTraffic
 from app.judge.units import Unit, format_value
 
 
@@ -28,6 +28,7 @@ class Source(StrEnum):
 
     REQUESTS = "requests"  # request counts by outcome (ok / error)
     LATENCY = "latency"  # a latency histogram: counts by bucket bound
+    CURRENT = "current"  # the requests of the last window, whatever the data judged (app/judge/recent.py)
 
 
 class Statistic(StrEnum):
@@ -38,10 +39,12 @@ class Statistic(StrEnum):
     QUANTILE = "quantile"
     RATIO = "ratio"  # a user check: events over trials, both counted by its own queries
     VALUE = "value"  # a user check: the one number its own query gives
+    CURRENT_REQUESTS = "current_requests"  # the requests of the last window
 
     @property
     def unit(self) -> Unit:
-        return {Statistic.REQUESTS: Unit.COUNT, Statistic.QUANTILE: Unit.SECONDS}.get(self, Unit.RATIO)
+        counts = {Statistic.REQUESTS: Unit.COUNT, Statistic.CURRENT_REQUESTS: Unit.COUNT}
+        return {**counts, Statistic.QUANTILE: Unit.SECONDS}.get(self, Unit.RATIO)
 
 
 class Bound(StrEnum):
@@ -131,7 +134,7 @@ class Queries:
         return any('"$namespace"' in template for _, template in self.parts())
 
 
-Measured = Histogram | NativeHistogram | Outcomes | Reading
+Measured = Histogram | NativeHistogram | Outcomes | Reading | RecentTraffic
 Observed = Mapping[str, Measured | None]  # by source: a family (Source) or a user check's own
 
 
@@ -157,7 +160,9 @@ class Check:
     def source(self) -> str:
         if self.queries is not None:
             return f"check:{self.name}"
-        return Source.LATENCY if self.statistic is Statistic.QUANTILE else Source.REQUESTS
+        return {Statistic.QUANTILE: Source.LATENCY, Statistic.CURRENT_REQUESTS: Source.CURRENT}.get(
+            self.statistic, Source.REQUESTS
+        )
 
     @property
     def unit(self) -> Unit:
@@ -181,7 +186,7 @@ class Check:
             value = measured.quantile(self.quantile)
         elif isinstance(measured, Reading):
             value = measured.value
-        elif self.statistic is Statistic.REQUESTS:
+        elif isinstance(measured, RecentTraffic) or self.statistic is Statistic.REQUESTS:
             value = measured.total
         else:
             value = measured.error_rate  # errors, or a user check's events, over all

@@ -30,6 +30,20 @@ class Outcomes:
 
 
 @dataclass(frozen=True)
+class RecentTraffic:
+    """A version's requests in the last stretch of its timeline, and when it last served one."""
+
+    requests: float
+    seconds: float  # how long that stretch is
+    last_served: float | None  # unix seconds, to the minute; None: not within the timeline
+    meanwhile: float | None = None  # its requests since the other version last served one (None: unknown)
+
+    @property
+    def total(self) -> float:
+        return self.requests
+
+
+@dataclass(frozen=True)
 class Histogram:
     """Cumulative observation counts by ascending upper bound; the last bound is +Inf.
 

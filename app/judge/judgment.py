@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from app.judge import statistical_rules, threshold_rules
+from app.judge import recent, statistical_rules, threshold_rules
 from app.judge.checks import Check, Method, Mode, Observed, Statistic
 from app.judge.findings import Evidence, Finding, Outcome
 from app.judge.units import format_value
+from app.promql import duration_text
 
 
 class Verdict(StrEnum):
@@ -37,7 +39,9 @@ class Confidence:
 
     `anytime`: the fail side of each check is an anytime-valid test (app/judge/sequential.py)
     on data that only grows, so however many answers a run takes, a healthy canary is failed by
-    any of them with probability at most alpha; split evenly over the checks that can fail.
+    any of them with probability at most alpha; split evenly over the checks that can fail, and
+    each check's share in halves: one for the canary's whole life, one spread over its recent spans
+    (app/judge/recent.py).
 
     `fixed_polls`: Argo asks `polls` times and aborts when more than `failure_limit` answers
     fail. With each answer failing a healthy canary with probability at most a, the number of
@@ -53,12 +57,30 @@ class Confidence:
     guarantee: Guarantee = Guarantee.ANYTIME
 
     def levels(self, checks: Sequence[Check]) -> statistical_rules.Levels:
-        # Point comparisons (a gate, a user's plain number) have no sampling error to budget for.
-        can_fail = sum(1 for check in checks if check.method is not Method.POINT) or 1
+        """What each check may spend on the data judged: the whole life (anytime), or one answer."""
         if self.guarantee is Guarantee.ANYTIME:
-            return statistical_rules.Levels(self.alpha / can_fail, self.pass_confidence, anytime=True)
+            return statistical_rules.Levels(self.per_check(checks) * WHOLE_LIFE, self.pass_confidence, anytime=True)
         per_answer = self.alpha * (self.failure_limit + 1) / self.polls
-        return statistical_rules.Levels(per_answer / can_fail, self.pass_confidence)
+        return statistical_rules.Levels(per_answer / _can_fail(checks), self.pass_confidence)
+
+    def per_check(self, checks: Sequence[Check]) -> float:
+        return self.alpha / _can_fail(checks)
+
+    def recent_alpha(self, checks: Sequence[Check]) -> float | None:
+        """What each check may spend over all its recent spans together; None without them (fixed polls)."""
+        if self.guarantee is not Guarantee.ANYTIME:
+            return None
+        return self.per_check(checks) * (1 - WHOLE_LIFE)
+
+
+# Under `anytime`, the share of each check's alpha spent on the canary's whole life; the rest goes to its
+# recent spans.
+WHOLE_LIFE = 0.5
+
+
+def _can_fail(checks: Sequence[Check]) -> int:
+    # Point comparisons (a gate, a user's plain number) have no sampling error to budget for.
+    return sum(1 for check in checks if check.method is not Method.POINT) or 1
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,7 @@ class CheckResult:
     rule: str
     reason: str
     evidence: Evidence | None = None
+    span: recent.Span | None = None  # the recent span that decided; None: the data judged as a whole
 
 
 @dataclass(frozen=True)
@@ -88,54 +111,116 @@ def judge(
     window: str,
     mode: Mode = Mode.STATISTICAL,
     confidence: Confidence = Confidence(),
+    timeline: recent.Timeline | None = None,
 ) -> Judgment:
-    """`limits` holds each check's limit by check name."""
+    """`limits` holds each check's limit by check name. `timeline`: the canary's and the stable's recent
+    minutes, whose spans are judged beside the whole (statistical mode, `anytime`)."""
     levels = confidence.levels(checks)
+    recent_alpha = confidence.recent_alpha(checks) if mode is Mode.STATISTICAL else None
 
     def held(check: Check, limit: float, version: Observed, baseline: Observed) -> Finding:
         if mode is Mode.THRESHOLD:
             return threshold_rules.classify(check, limit, version, baseline, window)
         return statistical_rules.classify(check, limit, version, baseline, window, levels)
 
-    def classify(check: Check, limit: float) -> Finding:
-        return held(check, limit, canary, stable)
+    def at_alpha(check: Check, limit: float, version: Observed, baseline: Observed, span: str, alpha: float) -> Finding:
+        spent = statistical_rules.Levels(alpha, levels.pass_confidence, anytime=True)
+        return statistical_rules.classify(check, limit, version, baseline, span, spent)
+
+    def classify(check: Check, limit: float) -> tuple[Finding, recent.RecentFinding | None]:
+        finding = held(check, limit, canary, stable)
+        if finding.outcome in (Outcome.FAIL, Outcome.SKIPPED) or timeline is None or recent_alpha is None:
+            return finding, None
+        return finding, recent.judged(check, limit, timeline, recent_alpha, at_alpha)
 
     no_baseline = _no_baseline(checks, limits, stable, window)
+    lately_failed: dict[str, recent.RecentFinding] = {}
+
+    def stable_held(check: Check) -> Finding:
+        """The stable held to a check on the data the canary failed it on."""
+        lately = lately_failed.get(check.name)
+        if lately is None:
+            return held(check, limits[check.name], stable, {})
+        span = lately.span
+        return at_alpha(check, limits[check.name], lately.stable, {}, duration_text(span.seconds), span.alpha)
+
     results: list[CheckResult] = []
     blocked_by: str | None = None
     for check in sorted(checks, key=lambda c: not c.gate):
         limit = limits[check.name]
+        lately = None
         if blocked_by is not None:
             finding = Finding(Outcome.INCONCLUSIVE, None, f"not judged: {blocked_by}")
         elif check.bound.relative and no_baseline:
             finding = Finding(Outcome.SKIPPED, None, no_baseline)
         else:
-            finding = classify(check, limit)
+            finding, lately = classify(check, limit)
         if check.gate and finding.outcome is not Outcome.PASS:
             blocked_by = finding.reason
-        results.append(
-            CheckResult(
-                check,
-                finding.outcome,
-                check.value(canary),
-                check.value(stable),
-                finding.limit,
-                check.bound.describe(limit, check.unit),
-                finding.reason,
-                finding.evidence,
-            )
+        result = CheckResult(
+            check,
+            finding.outcome,
+            check.value(canary),
+            check.value(stable),
+            finding.limit,
+            check.bound.describe(limit, check.unit),
+            finding.reason,
+            finding.evidence,
         )
+        if lately is not None:
+            lately_failed[check.name] = lately
+            result = _failed_lately(result, lately, timeline)
+        results.append(result)
     if mode is Mode.STATISTICAL:
-        results = [_not_the_canarys_breach(result, results, limits, stable, held) for result in results]
+        results = [_not_the_canarys_breach(result, results, stable_held) for result in results]
     return Judgment(_verdict(results), _reasons(results), tuple(results))
 
 
+def _failed_lately(whole: CheckResult, lately: recent.RecentFinding, timeline: recent.Timeline | None) -> CheckResult:
+    """A check that failed on a recent span: the span's numbers and evidence, and a reason that says
+    since when, and how the canary's life looked as a whole."""
+    check, span, finding = whole.check, lately.span, lately.finding
+    assert timeline is not None
+    life = timeline.end - timeline.canary_start
+    before = (
+        f"over its whole life ({_minutes(life)}) the canary's {check.title} is "
+        f"{format_value(whole.canary, check.unit)}, which alone {_WHOLE[whole.outcome]}"
+    )
+    reason = f"in the last {_minutes(span.seconds)} (since {_clock(span.since)}): {finding.reason}; {before}"
+    return replace(
+        whole,
+        outcome=Outcome.FAIL,
+        canary=check.value(lately.canary),
+        stable=check.value(lately.stable),
+        limit=finding.limit,
+        reason=reason,
+        evidence=finding.evidence,
+        span=span,
+    )
+
+
+_WHOLE = {
+    Outcome.PASS: "passes",
+    Outcome.INCONCLUSIVE: "does not decide",
+    Outcome.SKIPPED: "is not judged",
+    Outcome.FAIL: "fails",
+}
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours, rest = divmod(minutes, 60)
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
+
+
+def _clock(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%H:%M UTC")
+
+
 def _not_the_canarys_breach(
-    result: CheckResult,
-    results: Sequence[CheckResult],
-    limits: Mapping[str, float],
-    stable: Observed,
-    classify: Callable[[Check, float, Observed, Observed], Finding],
+    result: CheckResult, results: Sequence[CheckResult], stable_held: Callable[[Check], Finding]
 ) -> CheckResult:
     """A canary that breaks an SLO the stable breaks too, and is no worse than the stable, did not
     cause the breach: aborting it would not end it (and would block the fix). Inconclusive, not
@@ -146,11 +231,11 @@ def _not_the_canarys_breach(
     comparison = next((r for r in results if r.check.name == check.compared_in), None)
     if comparison is None or comparison.outcome not in (Outcome.PASS, Outcome.INCONCLUSIVE):
         return result
-    stable_held = classify(check, limits[check.name], stable, {})
-    if stable_held.outcome is not Outcome.FAIL:
+    stable_finding = stable_held(check)
+    if stable_finding.outcome is not Outcome.FAIL:
         return result
     reason = (
-        f"the service is out of its SLO already: {_breach(check, stable_held, result.stable)}; "
+        f"the service is out of its SLO already: {_breach(check, stable_finding, result.stable)}; "
         f"the canary's {format_value(result.canary, check.unit)} is no worse than the stable's "
         f"({comparison.reason}), so it is not the cause and is not aborted for it"
     )

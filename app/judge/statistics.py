@@ -126,17 +126,20 @@ def brunner_munzel(x: Sequence[float], y: Sequence[float]) -> RankComparison:
 
 
 def _brunner_munzel(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Brunner-Munzel for many x (rows) against one y: (effects, statistics, degrees of freedom).
+    """Brunner-Munzel for many x (rows) against one y, or against a y of their own (rows of y too):
+    (effects, statistics, degrees of freedom).
 
     On placements: a request's rank among all less its rank within its own version is the number of
     the other version's requests below it, ties counted half; in bucket terms, the other's counts
     summed below the bucket plus half its own. The ranks' means and variances follow from them."""
-    nx, ny = x.sum(axis=1), y.sum()
+    # One y for every row: matrix products; a y per row: the same sums row by row.
+    dot = (lambda a, b: a @ b) if y.ndim == 1 else (lambda a, b: np.einsum("rb,rb->r", a, b))
+    nx, ny = x.sum(axis=1), y.sum(axis=-1)
     x_below = np.cumsum(x, axis=1) - x / 2  # where a y request in each bucket stands among x's
-    y_below = np.cumsum(y) - y / 2  # where an x request in each bucket stands among y's
-    mean_x, mean_y = x @ y_below / nx, x_below @ y / ny  # the mean placements
+    y_below = np.cumsum(y, axis=-1) - y / 2  # where an x request in each bucket stands among y's
+    mean_x, mean_y = dot(x, y_below) / nx, dot(x_below, y) / ny  # the mean placements
     sx = (x * (y_below - mean_x[:, None]) ** 2).sum(axis=1) / (nx - 1)
-    sy = (x_below - mean_y[:, None]) ** 2 @ y / (ny - 1)
+    sy = dot((x_below - mean_y[:, None]) ** 2, y) / (ny - 1)
     spread = nx * sx + ny * sy
     effect = mean_y / nx
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -1,5 +1,6 @@
 """A stand-in for PrometheusClient in in-process tests: it answers a plan's family queries (and user
-checks' own) from distributions given per version, shaped exactly as Prometheus shapes them."""
+checks' own) from distributions given per version, shaped exactly as Prometheus shapes them, and the
+counts of any minute (or part of one) since the last from distributions given per minute."""
 
 from __future__ import annotations
 
@@ -10,17 +11,14 @@ from collections.abc import Mapping
 from app import promql
 from app.judge.checks import Reading, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.measurement import FAMILIES, START_MARK, Plan, Role
+from app.measurement import BETWEEN_MARK, FAMILIES, START_MARK, Plan, Role
 from app.prometheus import Labels, Matrix, PrometheusError, Vector
 
 Distribution = Histogram | Outcomes | None
 START_QUERY = promql.CANARY_START_QUERY.split("{")[0]  # how the canary's start query begins
 LOOKBACK = re.compile(r"\[(\w+):\w+\]\)$")  # the start query's look-back, before its resolution
-# A plan's families union with its start check last (Plan.calls): `(families) or (marked start)`.
-CHECKED_START = re.compile(
-    rf"(?:(?P<families>.*) or \()?label_replace\((?P<start>{re.escape(START_QUERY)}.*),"
-    rf' "{START_MARK}", "1", "", ""\)\)?'
-)
+# A query asked beside the families, its series marked (Plan.calls).
+MARKED = re.compile(r'label_replace\((?P<query>.*), "(?P<mark>canary_analyzer_\w+)", "(?P<value>[^"]*)", "", ""\)')
 
 
 def samples(version_label: str, version: str, measured: Distribution) -> list[tuple[Labels, float]]:
@@ -55,18 +53,26 @@ class FakePrometheus:
         failures: Mapping[Source, PrometheusError] | None = None,
         warnings: tuple[str, ...] = (),
         canary_started: float | None = None,
+        per_minute: Mapping[Role, Mapping[str, Distribution]] | None = None,
     ) -> None:
         """`canary_started`: what the canary's start query answers (unix time); None, no series then:
-        the canary has been there through the whole look-back."""
+        the canary has been there through the whole look-back. `per_minute`: what each version counted in
+        any minute, or any part of one since the last (default: nothing)."""
         calls = plan.calls()
         self.answers: dict[str, tuple[tuple[Labels, float], ...]] = {}
-        if FAMILIES in calls:
-            self.answers[calls[FAMILIES]] = tuple(
+
+        def family_samples(measured: Mapping[Role, Mapping[str, Distribution | Reading]]) -> tuple:
+            return tuple(
                 sample
                 for source in plan.queries
                 for role, version in plan.versions.items()
-                for sample in samples(plan.version_label, version, observed[role].get(source))
+                for sample in samples(plan.version_label, version, measured[role].get(source))  # type: ignore[arg-type]
             )
+
+        if FAMILIES in calls:
+            self.answers[calls[FAMILIES]] = family_samples(observed)
+        self.minute = family_samples(per_minute or {role: {} for role in Role})
+        self.counting_minutes = plan.counting_between(60).calls().get(FAMILIES)
         for (source, role, part), query in plan.readings.items():
             self.answers[query] = reading(observed[role].get(source), part)
         # The families are asked for in one query: one failing family fails it.
@@ -81,16 +87,21 @@ class FakePrometheus:
         await self._answer_time(query)
         if query.startswith(START_QUERY):
             return Vector(self._start(query, at), self.warnings)
-        if match := CHECKED_START.fullmatch(query):
-            # The families with the start check beside them: the start's series marked.
-            families, start = match.group("families"), match.group("start")
-            marked = tuple(({**labels, START_MARK: "1"}, value) for labels, value in self._start(start, at))
-            if families is None:
-                return Vector(marked, self.warnings)
-            # One family is sent bare, several as a union: `(family)` alone is not a key.
-            key = families if families in self.answers else families.removeprefix("(").removesuffix(")")
-            return Vector(self.answers[key] + marked, self.warnings)
-        return Vector(self.answers[query], self.warnings)
+        if query in self.answers:
+            return Vector(self.answers[query], self.warnings)
+        # The families with queries asked beside them, each marked: the families come first, unmarked.
+        answered: tuple[tuple[Labels, float], ...] = ()
+        terms = _terms(query)
+        families = " or ".join(f"({term})" for term in terms if not MARKED.fullmatch(term))
+        if families:
+            answered += self.answers[families if families in self.answers else families[1:-1]]
+        for term in terms:
+            if match := MARKED.fullmatch(term):
+                mark = {match.group("mark"): match.group("value")}
+                found = self._start(match.group("query"), at) if mark.get(START_MARK) else self.minute
+                assert START_MARK in mark or BETWEEN_MARK in mark, term
+                answered += tuple(({**labels, **mark}, value) for labels, value in found)
+        return Vector(answered, self.warnings)
 
     def _start(self, query: str, at: float) -> tuple[tuple[Labels, float], ...]:
         """The last moment without the canary's series, when it lies within the look-back asked for."""
@@ -106,7 +117,8 @@ class FakePrometheus:
         while t <= end:
             steps.append(t)
             t += step
-        return Matrix(tuple((labels, tuple((t, value) for t in steps)) for labels, value in self.answers[query]))
+        answer = self.minute if query == self.counting_minutes else self.answers[query]
+        return Matrix(tuple((labels, tuple((t, value) for t in steps)) for labels, value in answer))
 
     def failed(self, exc: PrometheusError) -> PrometheusError:
         """As the client shows an error; no credential here to redact."""
@@ -122,3 +134,25 @@ class FakePrometheus:
             self.in_flight -= 1
         if query in self.failures:
             raise self.failures[query]
+
+
+def _terms(union: str) -> list[str]:
+    """The queries a union joins with `or` at its top level (promql.union), each without its parentheses."""
+    terms, depth, begun = [], 0, 0
+    for i, char in enumerate(union):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and union.startswith(" or ", i):
+            terms.append(union[begun:i])
+            begun = i + 4
+    terms.append(union[begun:])
+    return [term[1:-1] if term.startswith("(") and _wrapped(term) else term for term in terms]
+
+
+def _wrapped(term: str) -> bool:
+    """`(...)` as a whole, not `(a) + (b)`."""
+    depth = 0
+    for i, char in enumerate(term):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(term) - 1:
+            return False
+    return depth == 0
