@@ -100,14 +100,17 @@ class Plan:
         )
 
     def counts_between(self, seconds: float, end: float | None = None) -> str:
-        """Every family's counts of both versions in the `seconds` before `end` (None: the evaluation), from
-        the series' own samples: one query."""
-        return promql.union(self._between(source, seconds, end) for source in self.queries)
+        """The families' counts of both versions in the `seconds` before `end` (None: the evaluation), from
+        the series' own samples, as one query: each family that can be counted so (not a native histogram)."""
+        return promql.union(self._between(source, seconds, end) for source in self._counted_between())
 
     def counting_between(self, seconds: float) -> Plan:
         """A plan that measures, at each moment it is evaluated, the counts in the `seconds` before it."""
-        queries = {source: self._between(source, seconds, None) for source in self.queries}
+        queries = {source: self._between(source, seconds, None) for source in self._counted_between()}
         return replace(self, queries=queries, readings={}, start_check=None, between={})
+
+    def _counted_between(self) -> list[Source]:
+        return [source for source in self.queries if promql.counted_between(source, self.preset)]
 
     def _between(self, source: Source, seconds: float, end: float | None) -> str:
         versions = list(self.versions.values())

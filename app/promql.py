@@ -71,16 +71,12 @@ OVER_RANGE = "{count}{over_window}({metric}{selector}[{window}]){count_end}"
 # Between two moments, for a minute of the canary's life or the part of one since the last: each
 # series' last value at the end less its last value at the start, whole requests and none extrapolated
 # (a minute's increase() would stretch what its own samples saw to the whole minute). A series born
-# since the start, or a counter that restarted, counts its value at the end. A native histogram cannot
-# be compared with 0: one that restarted counts less, never more. Recorded increases are summed.
+# since the start, or a counter that restarted, counts its value at the end. Recorded increases are
+# summed. A native histogram is not counted so: Prometheus 2.4x subtracts two into a float 0.
 BETWEEN: dict[str, str] = {
     "counters": (
         "({count}{metric}{selector}{at}{count_end} - {count}{metric}{selector}{at} offset {length}{count_end} >= 0)"
         " or ({count}{metric}{selector}{at}{count_end} + 0)"
-    ),
-    "native_counters": (
-        "({metric}{selector}{at} - {metric}{selector}{at} offset {length})"
-        " or ({metric}{selector}{at} unless {metric}{selector}{at} offset {length})"
     ),
     "recorded_increases": "{count}sum_over_time({metric}{selector}[{length}]{at}){count_end}",
 }
@@ -143,11 +139,16 @@ def family_between_query(
     )
 
 
+def counted_between(source: Source, preset: Preset) -> bool:
+    """Whether a family's counts between two moments can be asked for (BETWEEN)."""
+    return not (source is Source.LATENCY and preset.latency_histogram == "native" and preset.series == "counters")
+
+
 def _between(source: Source, preset: Preset) -> str:
     """How a family's series count between two moments (BETWEEN)."""
-    if preset.series == "recorded_increases":
-        return "recorded_increases"
-    return "native_counters" if source is Source.LATENCY and preset.latency_histogram == "native" else "counters"
+    if not counted_between(source, preset):
+        raise ValueError(f"the preset's {source} family cannot be counted between two moments")
+    return "recorded_increases" if preset.series == "recorded_increases" else "counters"
 
 
 def _family(

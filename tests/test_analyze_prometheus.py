@@ -12,7 +12,7 @@ from prometheus_api_client import PrometheusConnect
 
 from app import promql
 from app.demo.local_prometheus import LocalPrometheus
-from app.measurement import START_MARK
+from app.measurement import BETWEEN_MARK, START_MARK
 from tests.support.scenarios import (
     CANARY_AGE_SECONDS,
     DOTTED_CANARY,
@@ -73,7 +73,7 @@ def test_statistical_mode_is_the_default_and_says_how_sure_it_is(
     assert statistics["method"] == "brunner-munzel, anytime" and statistics["unit"] == "factor"
     assert statistics["interval"]["low"] > 1.1  # the tolerated factor
     assert statistics["interval"]["low"] <= statistics["estimate"] <= statistics["interval"]["high"]
-    assert statistics["p_value"] < statistics["alpha"] == pytest.approx(0.0025)
+    assert statistics["p_value"] < statistics["alpha"] == pytest.approx(0.00125)  # the whole's half of 0.0025
     assert 0.5 < statistics["effect"] <= 1
     assert body["reasons"][0].startswith("canary latency is")
     assert checks["canary_traffic"]["statistics"] is None  # a count needs no test
@@ -129,7 +129,10 @@ def test_a_poll_checks_the_known_start_in_the_families_query(
 def test_both_versions_and_every_family_come_from_one_query(analyzer: AnalyzerServer) -> None:
     body = analyzer.analyze(service="healthy").json()
     [query] = body["queries"].values()
-    assert query.count('version=~"canary|stable"') == 2  # the request counter's and the histogram's
+    # The request counter's and the histogram's, and, marked, their counts since the last settled minute (each
+    # series' value now less its value then, or its value now): three selectors each.
+    between = query.count(BETWEEN_MARK)
+    assert between >= 1 and query.count('version=~"canary|stable"') == 2 + 6 * between
 
 
 def test_versions_match_literally(analyzer: AnalyzerServer) -> None:
@@ -151,7 +154,7 @@ def test_healthy_canary_passes_every_check(analyzer: AnalyzerServer, backfilled_
     assert checks["p95_latency"]["stable"] == pytest.approx(0.12, rel=0.03)
     assert checks["error_rate"]["canary"] == pytest.approx(0.003, abs=0.002)
     assert checks["canary_traffic"]["canary"] == pytest.approx(2 * age, rel=0.05)  # 2 rps since it began
-    assert body["reasons"][0] == "all 5 checks passed"
+    assert body["reasons"][0] == "all 6 checks passed"
 
 
 def test_latency_regression_fails_on_the_slo(analyzer: AnalyzerServer) -> None:
@@ -286,7 +289,7 @@ def test_prometheus_down_is_503_naming_the_cause(analyzer_without_prometheus: An
 def test_links_point_at_every_query(analyzer: AnalyzerServer) -> None:
     body = analyzer.analyze(service="healthy").json()
     queries = {check["queries"][role] for check in body["checks"] for role in ("canary", "stable")}
-    assert len(body["links"]["prometheus"]) == len(queries) == 6
+    assert len(body["links"]["prometheus"]) == len(queries) == 8
     assert body["links"]["grafana"] is None  # GRAFANA_URL is not set
     assert math.isfinite(checks_by_name(body)["p95_latency"]["canary"])
 

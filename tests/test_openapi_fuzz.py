@@ -19,7 +19,7 @@ from tests.support.recorder import RecordingPrometheus
 from tests.support.servers import ROOT, AnalyzerServer
 
 SEED = 20261123
-MAX_EXAMPLES = 60  # per operation, for the fuzzing phase; the coverage phase adds its own: ~650 in all
+MAX_EXAMPLES = 80  # per operation, for the fuzzing phase; the coverage phase adds its own: ~700 in all
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",

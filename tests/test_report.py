@@ -56,15 +56,15 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     page = get(analyzer, BROWSER, service="latency-regression").text
     assert 'class="verdict-badge verdict-fail"' in page
     assert "canary latency is 2.87x the stable&#39;s" in page
-    assert page.count('<figure class="chart"') == 5
+    assert page.count('<figure class="chart"') == 6
     # Each check over time, each latency check's distribution of both versions, and each statistical
     # check's evidence as it accumulated, against its limit.
     assert page.count('<svg class="distribution"') == 2
     assert page.count('<svg class="evidence"') == 4
-    assert page.count('data-series="threshold"') == 5 + 4
-    assert page.count('data-series="canary"') == page.count('data-series="stable"') == 5 + 2
+    assert page.count('data-series="threshold"') == 6 + 4
+    assert page.count('data-series="canary"') == page.count('data-series="stable"') == 6 + 2
     assert page.count('data-series="low"') == page.count('data-series="high"') == 4
-    assert "at least, with 99.75% confidence at any look" in page
+    assert "at least, with 99.875% confidence at any look" in page
     assert page.count('data-mark="slo"') == 1  # the latency SLO, on p95_latency's distribution
     # Every statistical check draws its estimate and interval against its limit.
     assert page.count('<svg class="interval"') == 4

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.prometheus import Redaction
 from app.settings import Settings
-from tests.support.hostile_prometheus import EMPTY_VECTOR, HostilePrometheus, Reply, echo_reply, empty_answers
+from tests.support.hostile_prometheus import EMPTY_MATRIX, EMPTY_VECTOR, HostilePrometheus, Reply, echo_reply, empty_answers
 from tests.support.servers import AnalyzerServer
 from tests.support.spans import SessionSpans
 
@@ -99,7 +99,14 @@ def _series_labelled(value: str) -> dict:
     return {"status": "success", "data": {"resultType": "vector", "result": [series]}}
 
 
-PROMQL_WARNING = echo_reply(200, lambda request: {**EMPTY_VECTOR, "warnings": [f"PromQL warning: {request}"]})
+PROMQL_WARNING = echo_reply(
+    # A range query (the canary's recent minutes) answers a matrix.
+    200,
+    lambda request: {
+        **(EMPTY_MATRIX if "/query_range" in request else EMPTY_VECTOR),
+        "warnings": [f"PromQL warning: {request}"],
+    },
+)
 
 
 def env_of(settings: dict[str, str]) -> dict[str, str]:

@@ -16,8 +16,8 @@ from tests.support.servers import AnalyzerServer
 
 pytestmark = pytest.mark.anyio
 # The stand-in answers nothing, as for a canary there all day: a first look asks for its start over the
-# hour, then over the day, then for every family over the day.
-QUERIES_PER_ANALYSIS = 3
+# hour and for the last hour's minutes, then for its start over the day, then for every family over the day.
+QUERIES_PER_ANALYSIS = 4
 
 
 class Work:

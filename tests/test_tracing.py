@@ -48,11 +48,14 @@ def test_spans_per_analysis_and_query(prometheus: LocalPrometheus, spans: Sessio
     assert analysis.attributes["canary.verdict"] == "pass"
     queries = sorted((s for s in finished if s.name == "prometheus api/v1/query"), key=lambda s: s.start_time)
     start, query = queries  # when the canary started; then both metric families, both versions, since
+    [minutes] = [s for s in finished if s.name == "prometheus api/v1/query_range"]  # the last hour's, beside the start
+    assert minutes.parent.span_id == analysis.context.span_id
     assert start.parent.span_id == query.parent.span_id == analysis.context.span_id
     assert start.attributes["prometheus.result.series"] == 1
     assert "healthy" in query.attributes["db.query.text"]
-    # Requests: ok and error series for each version; latency: 12 buckets each.
-    assert query.attributes["prometheus.result.series"] == 4 + 24
+    # Requests: ok and error series for each version; latency: 12 buckets each; and the same counted since the
+    # last settled minute.
+    assert query.attributes["prometheus.result.series"] == (4 + 24) * 2
     # httpx instrumentation adds the HTTP client span under each query span.
     http_spans = [s for s in finished if s.parent and s.parent.span_id == query.context.span_id]
     assert len(http_spans) == 1

@@ -101,9 +101,13 @@ def json_reply(status: int, body: dict) -> Reply:
 
 
 def answer_by_query(answer: Callable[[str], dict]) -> Reply:
-    """Answers each query with the API answer `answer(the PromQL)` makes of it."""
+    """Answers each instant query with the API answer `answer(the PromQL)` makes of it; a range query (the
+    canary's recent minutes) with no data."""
 
     def reply(handler: Handler) -> None:
+        if handler.path.endswith("query_range"):
+            empty_answers(handler)
+            return
         json_reply(200, answer(handler.query))(handler)
 
     return reply
