@@ -5,22 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Iterable
-from enum import IntEnum
-from typing import NoReturn
+import types
+from enum import Enum, IntEnum
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import click
 import pydantic
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from rich.console import Console
 from rich.table import Table
 
 from app.analysis import Analysis, run_analysis
-from app.judge.builtin_checks import CHECKS
-from app.judge.checks import Check, Mode
 from app.judge.findings import Outcome
 from app.judge.judgment import Verdict
-from app.models import AnalysisRequest, AnalysisResponse, RequestModels, describe_limit, preset_problem
-from app.presets import NAMES as PRESET_NAMES
+from app.models import AnalysisRequest, AnalysisResponse, RequestModels, preset_problem
 from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
@@ -59,29 +58,61 @@ def cli() -> None:
     """Judge a canary against its stable on Prometheus data: pass, fail or inconclusive."""
 
 
-def add_limit_options(command: click.Command, checks: Iterable[Check]) -> None:
-    """One option per check limit, named, typed and described by the check itself (before --json)."""
-    at = next(i for i, param in enumerate(command.params) if param.name == "as_json")
-    command.params[at:at] = [
-        click.Option(
-            [f"--{check.limit.field.replace('_', '-')}", check.limit.field],
-            type=int if check.limit.integer else float,
-            help=describe_limit(check.limit),
-        )
-        for check in checks
-    ]
+class FieldOption(click.Option):
+    """An option for a field of the request: named, typed, described and defaulted by the field itself."""
+
+
+def request_options(request_model: type[pydantic.BaseModel]) -> list[click.Option]:
+    """One option per field of the request model, in its order: whatever the API takes, the command takes."""
+    return [_field_option(name, field) for name, field in request_model.model_fields.items()]
+
+
+def use_request_options(command: click.Command, request_model: type[pydantic.BaseModel]) -> None:
+    """Gives the command the request model's options, in place of those it had from another model."""
+    own = [param for param in command.params if not isinstance(param, FieldOption)]
+    command.params[:] = [*request_options(request_model), *own]
+
+
+def _field_option(name: str, field: FieldInfo) -> FieldOption:
+    # An option not given is None, and the model applies its own default: the help only shows it, as click would.
+    default = None if field.default in (None, PydanticUndefined) else getattr(field.default, "value", field.default)
+    shown = "" if default is None else f"  [default: {default}]"
+    return FieldOption(
+        [f"--{name.replace('_', '-')}", name],
+        type=_click_type(field.annotation),
+        required=field.is_required(),
+        help=f"{field.description or ''}{shown}",
+    )
+
+
+def _click_type(annotation: Any) -> click.ParamType:
+    """Choices for an enum or a Literal, a number for a number; anything else travels as text, for the
+    model to read and validate as the API's query string does."""
+    kind = _without_optional(annotation)
+    if get_origin(kind) is Literal:
+        return click.Choice([str(value) for value in get_args(kind)])
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return click.Choice([member.value for member in kind])
+    return {int: click.INT, float: click.FLOAT}.get(kind, click.STRING)
+
+
+def _without_optional(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            kinds = [kind for kind in get_args(annotation) if kind is not type(None)]
+            if len(kinds) != 1:
+                return annotation
+            annotation = kinds[0]
+        else:
+            return annotation
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--service", required=True, help="Value of the service label.")
-@click.option("--namespace", help="The service's Kubernetes namespace: every query selects it.")
-@click.option("--canary", default="canary", show_default=True, help="Version label value of the canary.")
-@click.option("--stable", default="stable", show_default=True, help="Version label value of the stable.")
-@click.option("--window", default="5m", show_default=True, help="PromQL duration the rates are taken over.")
-@click.option("--at", help="Judge as of this moment (RFC 3339), e.g. when a rollout was aborted; default now.")
 @click.option("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL or http://localhost:9090).")
-@click.option("--preset", type=click.Choice(PRESET_NAMES), help="Whose metric conventions (default: $METRICS_PRESET).")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), help="statistical (default) or threshold.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON the HTTP API answers.")
 def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None:
     """Run one analysis now and print the verdict, its reasons and every check."""
@@ -89,17 +120,17 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     try:
         request = RequestModels.of(settings.checks).request(**{k: v for k, v in fields.items() if v is not None})
     except pydantic.ValidationError as exc:
-        _fail_usage(_problems(exc, "input"))
+        _fail_usage(_request_problems(exc))
     preset = settings.preset(request.preset)
     problem = preset_problem(request, preset)
     if problem:
-        _fail_usage(f"stable: {problem}")
+        _fail_usage(f"--stable: {problem}")
     try:
         # Whoever runs the command asks with the analyzer's credentials directly: nobody's deputy, so
         # no grants apply; a namespace is still read from its own backend tenant.
         tenant = admit(request.namespace, request.service, None, settings.tenants, request.selects_namespace).tenant
     except ValueError as exc:
-        _fail_usage(f"namespace: {exc}")
+        _fail_usage(f"--namespace: {exc}")
     try:
         analysis = asyncio.run(_analyze(request, settings, preset, tenant))
     except PrometheusError as exc:
@@ -118,7 +149,8 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     sys.exit(EXIT_BY_VERDICT[body.verdict])
 
 
-add_limit_options(analyze, CHECKS)
+# The built-in checks' request until main() knows the configured checks (CHECKS_FILE's limits too).
+use_request_options(analyze, AnalysisRequest)
 
 
 @cli.command()
@@ -176,13 +208,14 @@ def _print(body: AnalysisResponse) -> None:
         )
 
 
-def _add_user_check_options() -> None:
-    """CHECKS_FILE's limits become options too; settings that do not validate are reported by the command."""
+def _use_configured_checks() -> None:
+    """The request of the configured checks: CHECKS_FILE's limits become options too. Settings that do not
+    validate are reported by the command that reads them."""
     try:
         settings = Settings()
     except (pydantic.ValidationError, ValueError):
         return
-    add_limit_options(analyze, (check for check in settings.checks if check not in CHECKS))
+    use_request_options(analyze, RequestModels.of(settings.checks).request)
 
 
 def _settings(**overrides: str) -> Settings:
@@ -199,13 +232,24 @@ def _problems(exc: pydantic.ValidationError, whole: str) -> str:
     return "; ".join(f"{where}: {message}" for where, message in messages)
 
 
+def _request_problems(exc: pydantic.ValidationError) -> str:
+    """Each problem named by the option at fault (`--window: ...`); `input` for the options together."""
+    return "; ".join(
+        f"{_option_at(error['loc']) or 'input'}: {error['msg'].removeprefix('Value error, ')}" for error in exc.errors()
+    )
+
+
+def _option_at(loc: tuple[int | str, ...]) -> str:
+    return ".".join([f"--{str(loc[0]).replace('_', '-')}", *map(str, loc[1:])]) if loc else ""
+
+
 def _fail_usage(message: str) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(Exit.USAGE)
 
 
 def main() -> None:
-    _add_user_check_options()
+    _use_configured_checks()
     # Click exits 2 on a usage error, which here means "inconclusive": usage errors exit 4.
     try:
         cli.main(standalone_mode=False)

@@ -8,12 +8,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
+import click
 import httpx
 import pytest
+from pydantic import Field
 
+from app.cli import request_options
 from app.demo.local_prometheus import LocalPrometheus, free_port
 from app.judge.builtin_checks import CHECKS
+from app.models import AnalysisRequest
 from tests.support.recorder import RecordingPrometheus
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
@@ -43,6 +48,17 @@ def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
     body = json.loads(result.stdout)
     assert body["verdict"] == "fail"
     assert {check["name"] for check in body["checks"]} >= {"p95_latency", "error_rate_vs_stable"}
+
+
+def test_every_field_of_the_request_is_an_option_that_does_what_the_field_does(prometheus: LocalPrometheus) -> None:
+    args = ("analyze", "--service", "healthy", "--prometheus-url", prometheus.url, "--json")
+    levels = ("--guarantee", "fixed_polls", "--polls", "10", "--failure-limit", "2")
+    result = run(*args, *levels, "--alpha", "0.02", "--pass-confidence", "0.7")
+    assert result.returncode == 0, result.stderr
+    confidence = json.loads(result.stdout)["confidence"]
+    assert confidence["guarantee"] == "fixed_polls" and confidence["data"] == "window"
+    assert (confidence["alpha"], confidence["polls"], confidence["failure_limit"]) == (0.02, 10, 2)
+    assert confidence["pass_confidence"] == 0.7
 
 
 def test_thresholds_can_be_overridden(prometheus: LocalPrometheus) -> None:
@@ -84,6 +100,7 @@ def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
         ("analyze", "--service", "x", "--window", "forever"),
         ("analyze", "--service", "x", "--min-requests", "lots"),
         ("analyze", "--service", "x", "--prometheus-url", "not-a-url"),
+        ("analyze", "--service", "x", "--guarantee", "sometimes"),
         ("nonsense",),
     ],
 )
@@ -91,6 +108,21 @@ def test_bad_usage_is_exit_4_not_inconclusive(args: tuple[str, ...]) -> None:
     result = run(*args)
     assert result.returncode == 4, result.stdout + result.stderr
     assert "Error" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--window", "1w"), "Error: --window: window must be between 30s and 1d, got 1w"),
+        (("--polls", "0"), "Error: --polls: Input should be greater than or equal to 1"),
+        (("--polls", "2", "--failure-limit", "2"), "Error: input: failure_limit must be below polls"),
+        (("--stable", ""), "Error: --stable: an empty stable is only for presets whose stable carries no version"),
+    ],
+)
+def test_bad_input_names_the_option_at_fault(args: tuple[str, ...], message: str) -> None:
+    result = run("analyze", "--service", "x", *args)
+    assert result.returncode == 4 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_help_is_complete() -> None:
@@ -101,8 +133,25 @@ def test_help_is_complete() -> None:
         assert option in analyze
     for check in CHECKS:  # every limit is an option, described by its check
         assert f"--{check.limit.field.replace('_', '-')}" in analyze
-    assert "Canary P95 SLO in seconds (default 0.3)" in " ".join(analyze.split())
+    for name in AnalysisRequest.model_fields:  # whatever the API takes, the command takes
+        assert f"--{name.replace('_', '-')} " in analyze, name
+    words = " ".join(analyze.split())
+    assert "Canary P95 SLO in seconds (default 0.3)" in words
+    assert "--guarantee [anytime|fixed_polls]" in words and "[default: anytime]" in words
     assert "3  could not measure" in analyze
+
+
+def test_a_field_added_to_the_request_is_an_option_on_the_next_run() -> None:
+    class Wider(AnalysisRequest):  # type: ignore[misc, valid-type]
+        budget: Literal["low", "high"] | None = Field(default=None, description="How much to spend.")
+        retries: int = Field(default=3, description="How often to ask again.")
+
+    options = {option.name: option for option in request_options(Wider)}
+    assert list(options) == list(Wider.model_fields)
+    budget, retries = options["budget"], options["retries"]
+    assert budget.opts == ["--budget"] and budget.type.choices == ("low", "high") and not budget.required
+    assert retries.type is click.INT and retries.help == "How often to ask again.  [default: 3]"
+    assert options["service"].required and options["at"].type is click.STRING
 
 
 def test_serve_honours_port_from_the_environment(dead_prometheus_url: str) -> None:
