@@ -18,8 +18,8 @@ from rich.table import Table
 
 from app.analysis import Analysis, run_analysis
 from app.judge.findings import Outcome
-from app.judge.judgment import Verdict
-from app.models import AnalysisRequest, AnalysisResponse, RequestModels, preset_problem
+from app.judge.judgment import Guarantee, Verdict
+from app.models import AnalysisRequest, AnalysisResponse, ConfidenceOut, RequestModels, preset_problem
 from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
@@ -37,6 +37,12 @@ class Exit(IntEnum):
 
 LOG_WIDTH = 200
 EXIT_BY_VERDICT = {Verdict.PASS: Exit.PASS, Verdict.FAIL: Exit.FAIL, Verdict.INCONCLUSIVE: Exit.INCONCLUSIVE}
+# The data the numbers are of, by the answer's `confidence.data` (threshold mode judges the window).
+JUDGED = {
+    "since_canary_start": "since the canary started, {span}",
+    "last_day": "over the canary's last day, {span} (it started before that)",
+    "window": "over the {window} window",
+}
 STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "yellow", Outcome.SKIPPED: "dim"}
 
 EPILOG = """\b
@@ -185,7 +191,7 @@ def _print(body: AnalysisResponse) -> None:
     console.print(f"[{verdict_style[body.verdict]}]{body.verdict.value.upper()}[/] {body.reasons[0]}")
     for reason in body.reasons[1:]:
         console.print(f"  - {reason}")
-    table = Table(title=f"{body.service}: {body.canary} vs {body.stable} over {body.window}")
+    table = Table(title=_title(body))
     for column in ("check", "verdict", "canary", "stable", "threshold", "estimate (interval)", "rule"):
         table.add_column(column)
     for check in body.checks:
@@ -200,12 +206,29 @@ def _print(body: AnalysisResponse) -> None:
         )
     console.print(table)
     if body.confidence:
-        confidence = body.confidence
-        console.print(
-            f"statistical: alpha {confidence.alpha:g} per AnalysisRun of {confidence.polls} polls "
-            f"(failureLimit {confidence.failure_limit}), {confidence.alpha_per_check:.2g} per check and answer; "
-            f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
+        console.print(_levels(body.confidence))
+
+
+def _title(body: AnalysisResponse) -> str:
+    """Whose numbers, and of what data: the canary's since it started is not the window's."""
+    judged, span = (body.confidence.data, body.confidence.span) if body.confidence else ("window", body.window)
+    return f"{body.service}: {body.canary} vs {body.stable} {JUDGED[judged].format(span=span, window=body.window)}"
+
+
+def _levels(confidence: ConfidenceOut) -> str:
+    """How sure the verdict is, in the terms of the guarantee that applied."""
+    if confidence.guarantee == Guarantee.FIXED_POLLS:
+        spent = (
+            f"alpha {confidence.alpha:g} per AnalysisRun of {confidence.polls} polls (failureLimit "
+            f"{confidence.failure_limit}), {confidence.alpha_per_check:.2g} per check and answer"
         )
+    else:  # anytime: the run's length does not enter
+        spent = (
+            f"alpha {confidence.alpha:g} over every answer of the run, however many: "
+            f"{confidence.alpha_per_check:.2g} per check"
+        )
+    intervals = f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
+    return f"statistical: {spent}; {intervals}"
 
 
 def _use_configured_checks() -> None:

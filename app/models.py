@@ -362,8 +362,14 @@ class ConfidenceOut(BaseModel):
     )
     since: datetime = Field(description="The judged data's start; it ends at `evaluated_at`.")
     span: str = Field(description="The judged data's length as a PromQL duration (never less than `window`).")
-    polls: int
-    failure_limit: int
+    polls: int | None = Field(
+        description="`fixed_polls`: the answers of a run `alpha` is held over (the request's `polls`); null under "
+        "`anytime`, which holds it over every answer, however many."
+    )
+    failure_limit: int | None = Field(
+        description="`fixed_polls`: the failed answers beyond which a run aborts (the request's `failure_limit`); "
+        "null under `anytime`, where polls are not counted."
+    )
     pass_confidence: float
     alpha_per_check: float = Field(
         description="Of alpha, what each check that can fail may spend: alpha / checks (anytime), or "

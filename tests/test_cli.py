@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -15,11 +16,13 @@ import httpx
 import pytest
 from pydantic import Field
 
+from app import promql
 from app.cli import request_options
 from app.demo.local_prometheus import LocalPrometheus, free_port
 from app.judge.builtin_checks import CHECKS
 from app.models import AnalysisRequest
 from tests.support.recorder import RecordingPrometheus
+from tests.support.scenarios import CANARY_AGE_SECONDS
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 
@@ -39,7 +42,30 @@ def test_exit_code_follows_the_verdict(prometheus: LocalPrometheus, service: str
     assert result.stdout.startswith(verdict)
     assert "p95_latency" in result.stdout  # the table of checks
     if code != 2:  # a judged canary: each check's estimate and interval, and the levels behind them
-        assert "estimate (interval)" in result.stdout and "alpha 0.01 per AnalysisRun of 5 polls" in result.stdout
+        assert "estimate (interval)" in result.stdout
+        assert "alpha 0.01 over every answer of the run, however many: 0.0025 per check" in result.stdout
+
+
+def test_the_table_names_the_data_it_judged_and_the_guarantee_in_its_own_terms(
+    prometheus: LocalPrometheus, backfilled_at: float
+) -> None:
+    args = ("analyze", "--service", "latency-regression", "--prometheus-url", prometheus.url)
+    anytime = run(*args).stdout
+    # The canary's data since it started (minutes of it), not the 5m window.
+    span = re.search(r"latency-regression: canary vs stable since the canary started, (\S+) *\n", anytime)
+    assert span, anytime
+    age = time.time() - (backfilled_at - CANARY_AGE_SECONDS)
+    assert abs(promql.duration_seconds(span[1]) - age) < 90, (span[1], age)
+    assert "over 5m" not in anytime and "polls" not in anytime and "failureLimit" not in anytime
+
+    fixed = run(*args, "--guarantee", "fixed_polls").stdout
+    assert re.search(r"latency-regression: canary vs stable over the 5m window *\n", fixed), fixed
+    assert "alpha 0.01 per AnalysisRun of 5 polls (failureLimit 1), 0.001 per check and answer" in fixed
+    assert "however many" not in fixed
+
+    threshold = run(*args, "--mode", "threshold", "--window", "10m").stdout
+    assert re.search(r"latency-regression: canary vs stable over the 10m window *\n", threshold), threshold
+    assert "statistical:" not in threshold
 
 
 def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
