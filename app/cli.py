@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import types
 from enum import Enum, IntEnum
@@ -19,7 +18,14 @@ from rich.table import Table
 from app.analysis import Analysis, run_analysis
 from app.judge.findings import Outcome
 from app.judge.judgment import Guarantee, Verdict
-from app.models import AnalysisRequest, AnalysisResponse, ConfidenceOut, RequestModels, preset_problem
+from app.models import (
+    AnalysisRequest,
+    AnalysisResponse,
+    ConfidenceOut,
+    ErrorResponse,
+    RequestModels,
+    preset_problem,
+)
 from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
@@ -141,7 +147,8 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
         analysis = asyncio.run(_analyze(request, settings, preset, tenant))
     except PrometheusError as exc:
         if as_json:
-            click.echo(json.dumps({"error": "prometheus_unavailable", "cause": exc.cause, "detail": exc.detail}))
+            problem = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=None)
+            click.echo(problem.model_dump_json())
         else:
             Console(stderr=True, width=LOG_WIDTH).print(
                 f"[bold]could not measure[/bold]: Prometheus {exc.cause}: {exc.detail}"

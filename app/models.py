@@ -399,10 +399,15 @@ class AnalysisResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str
-    cause: str | None = None
-    detail: str | list | None = None
-    trace_id: str | None = None
+    """Every error answer, whoever gives it: the four keys always, null where there is nothing to say."""
+
+    error: str = Field(description="What kind of error: `invalid_request`, `unauthorized`, `prometheus_unavailable`...")
+    cause: str | None = Field(
+        description="Which of its reasons, where it has several: Prometheus' `connection`, `timeout`...; a refused "
+        "caller's `no_credential`, `invalid_token`, `not_covered`..."
+    )
+    detail: str | list | None = Field(description="What exactly: a sentence, or the invalid fields one by one.")
+    trace_id: str | None = Field(description="The request's X-Trace-ID, as in its log lines; null from the CLI.")
 
 
 class ProbeStatus(BaseModel):

@@ -116,6 +116,15 @@ def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
     result = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url)
     assert result.returncode == 3
     assert "could not measure" in result.stderr
+    as_json = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url, "--json")
+    assert as_json.returncode == 3
+    body = json.loads(as_json.stdout)  # the API's error body, its four keys
+    assert body == {
+        "error": "prometheus_unavailable",
+        "cause": "connection",
+        "detail": body["detail"],
+        "trace_id": None,
+    }
 
 
 @pytest.mark.parametrize(
