@@ -29,7 +29,7 @@ from app.models import (
 from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
-from app.settings import Settings
+from app.settings import Settings, SettingsProblem, load_settings
 from app.tenancy.admission import admit
 
 
@@ -168,14 +168,14 @@ use_request_options(analyze, AnalysisRequest)
 
 @cli.command()
 @click.option("--host", help="Listen address (default: $HOST or 0.0.0.0).")
-@click.option("--port", type=int, help="Listen port (default: $PORT or 8080).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default: $PORT or 8080).")
 def serve(host: str | None, port: int | None) -> None:
     """Start the HTTP server (the Argo web metric provider and the report)."""
     import uvicorn
 
     from app.limits import server_options
 
-    settings = _settings()
+    settings = _settings()  # as the app will read them: a bad one is reported here, not as its traceback
     uvicorn.run(
         "app.main:app",
         host=host or settings.host,
@@ -242,24 +242,19 @@ def _use_configured_checks() -> None:
     """The request of the configured checks: CHECKS_FILE's limits become options too. Settings that do not
     validate are reported by the command that reads them."""
     try:
-        settings = Settings()
-    except (pydantic.ValidationError, ValueError):
+        settings = load_settings()
+    except SettingsProblem:
         return
     use_request_options(analyze, RequestModels.of(settings.checks).request)
 
 
 def _settings(**overrides: str) -> Settings:
-    """The settings, or a usage error naming what is wrong (a CHECKS_FILE's line, a bad URL...)."""
+    """The settings, or a usage error naming each variable at fault (a CHECKS_FILE's line and field, a bad URL...),
+    or the option for a setting given as one."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except pydantic.ValidationError as exc:
-        _fail_usage(_problems(exc, "settings"))
-
-
-def _problems(exc: pydantic.ValidationError, whole: str) -> str:
-    # pydantic prefixes a validator's own message with "Value error, ": the message says it all.
-    messages = ((".".join(map(str, e["loc"])) or whole, e["msg"].removeprefix("Value error, ")) for e in exc.errors())
-    return "; ".join(f"{where}: {message}" for where, message in messages)
+        return load_settings(named={"prometheus_url": "--prometheus-url"}, **overrides)
+    except SettingsProblem as exc:
+        _fail_usage(str(exc))
 
 
 def _request_problems(exc: pydantic.ValidationError) -> str:
@@ -274,7 +269,8 @@ def _option_at(loc: tuple[int | str, ...]) -> str:
 
 
 def _fail_usage(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    for problem in message.splitlines():
+        click.echo(f"Error: {problem}", err=True)
     sys.exit(Exit.USAGE)
 
 

@@ -136,13 +136,14 @@ def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
         ("analyze", "--service", "x", "--min-requests", "lots"),
         ("analyze", "--service", "x", "--prometheus-url", "not-a-url"),
         ("analyze", "--service", "x", "--guarantee", "sometimes"),
+        ("serve", "--port", "99999"),
         ("nonsense",),
     ],
 )
 def test_bad_usage_is_exit_4_not_inconclusive(args: tuple[str, ...]) -> None:
     result = run(*args)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "Error" in result.stderr
+    assert "Error" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -158,6 +159,48 @@ def test_bad_input_names_the_option_at_fault(args: tuple[str, ...], message: str
     result = run("analyze", "--service", "x", *args)
     assert result.returncode == 4 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+SERVE = ("serve", "--host", "127.0.0.1")
+ANALYZE = ("analyze", "--service", "x")
+
+
+@pytest.mark.parametrize(
+    ("command", "settings", "message"),
+    [
+        (
+            command,
+            {"PRESET_OVERRIDES": '{"default": {"service_lable": "x"}}'},
+            "Error: PRESET_OVERRIDES: preset 'default': service_lable: Extra inputs are not permitted\n",
+        )
+        for command in (SERVE, ANALYZE)
+    ]
+    + [  # the same reading of the settings for both commands: each other problem once (tests/test_settings.py)
+        (SERVE, {"PRESET_OVERRIDES": "{'default': {}}"}, "Error: PRESET_OVERRIDES: not valid JSON"),
+        (ANALYZE, {"SERVICE_LABEL": "app name"}, "Error: SERVICE_LABEL: 'app name' is not a valid Prometheus label"),
+        (ANALYZE, {"CHECKS_FILE": "/nonexistent/checks.yaml"}, "Error: CHECKS_FILE: /nonexistent/checks.yaml: cannot"),
+        (SERVE, {"ACCESS_FILE": "/nonexistent/access.yaml"}, "Error: ACCESS_FILE: /nonexistent/access.yaml: cannot"),
+        (ANALYZE, {"TENANTS_FILE": "/nonexistent/tenants.yaml"}, "Error: TENANTS_FILE: /nonexistent/tenants.yaml"),
+        (SERVE, {"PORT": "80000"}, "Error: PORT: Input should be less than or equal to 65535\n"),
+    ],
+    ids=[
+        "override-typo-serve",
+        "override-typo-analyze",
+        "override-not-json",
+        "legacy-variable",
+        "checks-file",
+        "access-file",
+        "tenants-file",
+        "port",
+    ],
+)
+def test_a_bad_setting_stops_serve_and_analyze_naming_it(
+    command: tuple[str, ...], settings: dict[str, str], message: str
+) -> None:
+    result = run(*command, **settings)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_help_is_complete() -> None:

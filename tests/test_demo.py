@@ -3,6 +3,7 @@ stopping it the usual ways stops everything it started."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import socket
@@ -129,3 +130,13 @@ def test_the_demo_stops_its_prometheus_when_the_analyzer_cannot_start(tmp_path: 
             assert running.process.wait(timeout=STARTUP_TIMEOUT_SECONDS) == UVICORN_STARTUP_FAILURE
             assert "address already in use" in running.output()
             assert port_is_free(running.prometheus_port())
+
+
+def test_a_bad_setting_stops_the_demo_before_it_starts_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "PRESET_OVERRIDES": '{"default": {"service_lable": "x"}}'}
+    make_run = [sys.executable, "-m", "app.demo", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    result = subprocess.run(make_run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Error: PRESET_OVERRIDES: preset 'default': service_lable: Extra inputs are not permitted" in result.stderr
+    assert "Traceback" not in result.stderr and "Backfilling" not in result.stdout
+    assert not (tmp_path / "data").exists()
