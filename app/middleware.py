@@ -98,6 +98,8 @@ class RequestMiddleware:
         metrics.HTTP_REQUESTS.labels(method=method, path=path, status=str(status)).inc()
         metrics.HTTP_DURATION.labels(method=method, path=path).observe(seconds)
         log = access_log.debug if scope["path"].startswith(QUIET_PREFIXES) else access_log.info
+        # An analysis' verdict too, so that its one access line says how it went (the demo shows only these).
+        verdict = scope.get("state", {}).get("verdict")
         log(
             "request",
             method=method,
@@ -105,6 +107,7 @@ class RequestMiddleware:
             route=path,
             status=status,
             duration_ms=round(seconds * 1000, 2),
+            **({"verdict": verdict} if verdict else {}),
         )
 
 

@@ -35,8 +35,10 @@ def test_trace_id_is_generated_and_echoed(analyzer: AnalyzerServer) -> None:
     trace_id = response.headers["X-Trace-ID"]
     assert GENERATED.fullmatch(trace_id)
     assert response.json()["trace_id"] == trace_id
-    events = {line["event"] for line in lines_for(analyzer, trace_id)}
-    assert {"analysis", "request"} <= events
+    lines = lines_for(analyzer, trace_id)
+    assert {"analysis", "request"} <= {line["event"] for line in lines}
+    [access] = [line for line in lines if line["event"] == "request"]
+    assert (access["status"], access["verdict"]) == (200, "pass")  # the access line says how the analysis went
 
 
 def test_callers_trace_id_is_propagated_to_body_header_and_logs(analyzer: AnalyzerServer) -> None:
