@@ -28,7 +28,8 @@ from app.responses import analysis_response
 from app.settings import Settings
 from app.tenancy.admission import Admitted, admit
 
-audit = structlog.get_logger("canary_analyzer.audit")
+AUDIT_LOGGER = "canary_analyzer.audit"
+audit = structlog.get_logger(AUDIT_LOGGER)
 tracer = trace.get_tracer(__name__)
 
 # The report is a page of its own: no script, no fetch, styles only from this server.
@@ -191,6 +192,7 @@ async def _judge(
             raise
         span.set_attributes({"canary.verdict": analysis.judgment.verdict, "canary.shared": shared})
     body = answer.model_copy(update={"trace_id": request.state.trace_id})
+    request.state.verdict = body.verdict.value  # for the request's access line
     seconds = time.perf_counter() - started
     metrics.record_analysis(body, analysis_request.namespace, seconds)
     _audit(body, inputs, analysis.prometheus_seconds, seconds, shared, admitted.who)

@@ -3,28 +3,33 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-from collections.abc import Iterable
-from enum import IntEnum
-from typing import NoReturn
+import types
+from enum import Enum, IntEnum
+from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import click
 import pydantic
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 from rich.console import Console
 from rich.table import Table
 
 from app.analysis import Analysis, run_analysis
-from app.judge.builtin_checks import CHECKS
-from app.judge.checks import Check, Mode
 from app.judge.findings import Outcome
-from app.judge.judgment import Verdict
-from app.models import AnalysisRequest, AnalysisResponse, RequestModels, describe_limit, preset_problem
-from app.presets import NAMES as PRESET_NAMES
+from app.judge.judgment import Guarantee, Verdict
+from app.models import (
+    AnalysisRequest,
+    AnalysisResponse,
+    ConfidenceOut,
+    ErrorResponse,
+    RequestModels,
+    preset_problem,
+)
 from app.presets import Preset
 from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
-from app.settings import Settings
+from app.settings import Settings, SettingsProblem, load_settings
 from app.tenancy.admission import admit
 
 
@@ -38,6 +43,12 @@ class Exit(IntEnum):
 
 LOG_WIDTH = 200
 EXIT_BY_VERDICT = {Verdict.PASS: Exit.PASS, Verdict.FAIL: Exit.FAIL, Verdict.INCONCLUSIVE: Exit.INCONCLUSIVE}
+# The data the numbers are of, by the answer's `confidence.data` (threshold mode judges the window).
+JUDGED = {
+    "since_canary_start": "since the canary started, {span}",
+    "last_day": "over the canary's last day, {span} (it started before that)",
+    "window": "over the {window} window",
+}
 STYLE = {Outcome.PASS: "green", Outcome.FAIL: "bold red", Outcome.INCONCLUSIVE: "yellow", Outcome.SKIPPED: "dim"}
 
 EPILOG = """\b
@@ -59,29 +70,61 @@ def cli() -> None:
     """Judge a canary against its stable on Prometheus data: pass, fail or inconclusive."""
 
 
-def add_limit_options(command: click.Command, checks: Iterable[Check]) -> None:
-    """One option per check limit, named, typed and described by the check itself (before --json)."""
-    at = next(i for i, param in enumerate(command.params) if param.name == "as_json")
-    command.params[at:at] = [
-        click.Option(
-            [f"--{check.limit.field.replace('_', '-')}", check.limit.field],
-            type=int if check.limit.integer else float,
-            help=describe_limit(check.limit),
-        )
-        for check in checks
-    ]
+class FieldOption(click.Option):
+    """An option for a field of the request: named, typed, described and defaulted by the field itself."""
+
+
+def request_options(request_model: type[pydantic.BaseModel]) -> list[click.Option]:
+    """One option per field of the request model, in its order: whatever the API takes, the command takes."""
+    return [_field_option(name, field) for name, field in request_model.model_fields.items()]
+
+
+def use_request_options(command: click.Command, request_model: type[pydantic.BaseModel]) -> None:
+    """Gives the command the request model's options, in place of those it had from another model."""
+    own = [param for param in command.params if not isinstance(param, FieldOption)]
+    command.params[:] = [*request_options(request_model), *own]
+
+
+def _field_option(name: str, field: FieldInfo) -> FieldOption:
+    # An option not given is None, and the model applies its own default: the help only shows it, as click would.
+    default = None if field.default in (None, PydanticUndefined) else getattr(field.default, "value", field.default)
+    shown = "" if default is None else f"  [default: {default}]"
+    return FieldOption(
+        [f"--{name.replace('_', '-')}", name],
+        type=_click_type(field.annotation),
+        required=field.is_required(),
+        help=f"{field.description or ''}{shown}",
+    )
+
+
+def _click_type(annotation: Any) -> click.ParamType:
+    """Choices for an enum or a Literal, a number for a number; anything else travels as text, for the
+    model to read and validate as the API's query string does."""
+    kind = _without_optional(annotation)
+    if get_origin(kind) is Literal:
+        return click.Choice([str(value) for value in get_args(kind)])
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return click.Choice([member.value for member in kind])
+    return {int: click.INT, float: click.FLOAT}.get(kind, click.STRING)
+
+
+def _without_optional(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, types.UnionType):
+            kinds = [kind for kind in get_args(annotation) if kind is not type(None)]
+            if len(kinds) != 1:
+                return annotation
+            annotation = kinds[0]
+        else:
+            return annotation
 
 
 @cli.command(epilog=EPILOG)
-@click.option("--service", required=True, help="Value of the service label.")
-@click.option("--namespace", help="The service's Kubernetes namespace: every query selects it.")
-@click.option("--canary", default="canary", show_default=True, help="Version label value of the canary.")
-@click.option("--stable", default="stable", show_default=True, help="Version label value of the stable.")
-@click.option("--window", default="5m", show_default=True, help="PromQL duration the rates are taken over.")
-@click.option("--at", help="Judge as of this moment (RFC 3339), e.g. when a rollout was aborted; default now.")
 @click.option("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL or http://localhost:9090).")
-@click.option("--preset", type=click.Choice(PRESET_NAMES), help="Whose metric conventions (default: $METRICS_PRESET).")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), help="statistical (default) or threshold.")
 @click.option("--json", "as_json", is_flag=True, help="Print the same JSON the HTTP API answers.")
 def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None:
     """Run one analysis now and print the verdict, its reasons and every check."""
@@ -89,22 +132,23 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     try:
         request = RequestModels.of(settings.checks).request(**{k: v for k, v in fields.items() if v is not None})
     except pydantic.ValidationError as exc:
-        _fail_usage(_problems(exc, "input"))
+        _fail_usage(_request_problems(exc))
     preset = settings.preset(request.preset)
     problem = preset_problem(request, preset)
     if problem:
-        _fail_usage(f"stable: {problem}")
+        _fail_usage(f"--stable: {problem}")
     try:
         # Whoever runs the command asks with the analyzer's credentials directly: nobody's deputy, so
         # no grants apply; a namespace is still read from its own backend tenant.
         tenant = admit(request.namespace, request.service, None, settings.tenants, request.selects_namespace).tenant
     except ValueError as exc:
-        _fail_usage(f"namespace: {exc}")
+        _fail_usage(f"--namespace: {exc}")
     try:
         analysis = asyncio.run(_analyze(request, settings, preset, tenant))
     except PrometheusError as exc:
         if as_json:
-            click.echo(json.dumps({"error": "prometheus_unavailable", "cause": exc.cause, "detail": exc.detail}))
+            problem = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=None)
+            click.echo(problem.model_dump_json())
         else:
             Console(stderr=True, width=LOG_WIDTH).print(
                 f"[bold]could not measure[/bold]: Prometheus {exc.cause}: {exc.detail}"
@@ -118,19 +162,20 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     sys.exit(EXIT_BY_VERDICT[body.verdict])
 
 
-add_limit_options(analyze, CHECKS)
+# The built-in checks' request until main() knows the configured checks (CHECKS_FILE's limits too).
+use_request_options(analyze, AnalysisRequest)
 
 
 @cli.command()
 @click.option("--host", help="Listen address (default: $HOST or 0.0.0.0).")
-@click.option("--port", type=int, help="Listen port (default: $PORT or 8080).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default: $PORT or 8080).")
 def serve(host: str | None, port: int | None) -> None:
     """Start the HTTP server (the Argo web metric provider and the report)."""
     import uvicorn
 
     from app.limits import server_options
 
-    settings = _settings()
+    settings = _settings()  # as the app will read them: a bad one is reported here, not as its traceback
     uvicorn.run(
         "app.main:app",
         host=host or settings.host,
@@ -153,7 +198,7 @@ def _print(body: AnalysisResponse) -> None:
     console.print(f"[{verdict_style[body.verdict]}]{body.verdict.value.upper()}[/] {body.reasons[0]}")
     for reason in body.reasons[1:]:
         console.print(f"  - {reason}")
-    table = Table(title=f"{body.service}: {body.canary} vs {body.stable} over {body.window}")
+    table = Table(title=_title(body))
     for column in ("check", "verdict", "canary", "stable", "threshold", "estimate (interval)", "rule"):
         table.add_column(column)
     for check in body.checks:
@@ -168,44 +213,69 @@ def _print(body: AnalysisResponse) -> None:
         )
     console.print(table)
     if body.confidence:
-        confidence = body.confidence
-        console.print(
-            f"statistical: alpha {confidence.alpha:g} per AnalysisRun of {confidence.polls} polls "
-            f"(failureLimit {confidence.failure_limit}), {confidence.alpha_per_check:.2g} per check and answer; "
-            f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
+        console.print(_levels(body.confidence))
+
+
+def _title(body: AnalysisResponse) -> str:
+    """Whose numbers, and of what data: the canary's since it started is not the window's."""
+    judged, span = (body.confidence.data, body.confidence.span) if body.confidence else ("window", body.window)
+    return f"{body.service}: {body.canary} vs {body.stable} {JUDGED[judged].format(span=span, window=body.window)}"
+
+
+def _levels(confidence: ConfidenceOut) -> str:
+    """How sure the verdict is, in the terms of the guarantee that applied."""
+    if confidence.guarantee == Guarantee.FIXED_POLLS:
+        spent = (
+            f"alpha {confidence.alpha:g} per AnalysisRun of {confidence.polls} polls (failureLimit "
+            f"{confidence.failure_limit}), {confidence.alpha_per_check:.2g} per check and answer"
         )
+    else:  # anytime: the run's length does not enter
+        spent = (
+            f"alpha {confidence.alpha:g} over every answer of the run, however many: "
+            f"{confidence.alpha_per_check:.2g} per check"
+        )
+    intervals = f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
+    return f"statistical: {spent}; {intervals}"
 
 
-def _add_user_check_options() -> None:
-    """CHECKS_FILE's limits become options too; settings that do not validate are reported by the command."""
+def _use_configured_checks() -> None:
+    """The request of the configured checks: CHECKS_FILE's limits become options too. Settings that do not
+    validate are reported by the command that reads them."""
     try:
-        settings = Settings()
-    except (pydantic.ValidationError, ValueError):
+        settings = load_settings()
+    except SettingsProblem:
         return
-    add_limit_options(analyze, (check for check in settings.checks if check not in CHECKS))
+    use_request_options(analyze, RequestModels.of(settings.checks).request)
 
 
 def _settings(**overrides: str) -> Settings:
-    """The settings, or a usage error naming what is wrong (a CHECKS_FILE's line, a bad URL...)."""
+    """The settings, or a usage error naming each variable at fault (a CHECKS_FILE's line and field, a bad URL...),
+    or the option for a setting given as one."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except pydantic.ValidationError as exc:
-        _fail_usage(_problems(exc, "settings"))
+        return load_settings(named={"prometheus_url": "--prometheus-url"}, **overrides)
+    except SettingsProblem as exc:
+        _fail_usage(str(exc))
 
 
-def _problems(exc: pydantic.ValidationError, whole: str) -> str:
-    # pydantic prefixes a validator's own message with "Value error, ": the message says it all.
-    messages = ((".".join(map(str, e["loc"])) or whole, e["msg"].removeprefix("Value error, ")) for e in exc.errors())
-    return "; ".join(f"{where}: {message}" for where, message in messages)
+def _request_problems(exc: pydantic.ValidationError) -> str:
+    """Each problem named by the option at fault (`--window: ...`); `input` for the options together."""
+    return "; ".join(
+        f"{_option_at(error['loc']) or 'input'}: {error['msg'].removeprefix('Value error, ')}" for error in exc.errors()
+    )
+
+
+def _option_at(loc: tuple[int | str, ...]) -> str:
+    return ".".join([f"--{str(loc[0]).replace('_', '-')}", *map(str, loc[1:])]) if loc else ""
 
 
 def _fail_usage(message: str) -> NoReturn:
-    click.echo(f"Error: {message}", err=True)
+    for problem in message.splitlines():
+        click.echo(f"Error: {problem}", err=True)
     sys.exit(Exit.USAGE)
 
 
 def main() -> None:
-    _add_user_check_options()
+    _use_configured_checks()
     # Click exits 2 on a usage error, which here means "inconclusive": usage errors exit 4.
     try:
         cli.main(standalone_mode=False)

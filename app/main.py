@@ -128,8 +128,8 @@ def _token_reviewer(settings: Settings) -> TokenReviewer | None:
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
     """A caller asking beyond its grants: the JSON error body, whatever it asked for (the report too)."""
     assert isinstance(exc, Refused)
-    problem = ErrorResponse(error=exc.error, detail=exc.detail, trace_id=request.state.trace_id)
-    return JSONResponse(problem.model_dump(mode="json", exclude_none=True), status_code=exc.status)
+    problem = ErrorResponse(error=exc.error, cause=exc.cause, detail=exc.detail, trace_id=request.state.trace_id)
+    return JSONResponse(problem.model_dump(mode="json"), status_code=exc.status)
 
 
 async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
@@ -150,7 +150,7 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
         form = {k: v[:MAX_ECHOED_INPUT] for k, v in request.query_params.items()}
         page = render_problem(422, "The analysis was not run: invalid input", lines, form, trace_id)
         return HTMLResponse(page, status_code=422, headers=HTML_HEADERS)
-    body = ErrorResponse(error="invalid_request", detail=problems, trace_id=trace_id)
+    body = ErrorResponse(error="invalid_request", cause=None, detail=problems, trace_id=trace_id)
     return JSONResponse(body.model_dump(mode="json"), status_code=422)
 
 
@@ -162,7 +162,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if allowed:  # the methods of every route on this path, not only the first route's
         headers["Allow"] = ", ".join(allowed)
     error = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_").replace("-", "_")
-    body = ErrorResponse(error=error, detail=exc.detail, trace_id=request.state.trace_id)
+    body = ErrorResponse(error=error, cause=None, detail=exc.detail, trace_id=request.state.trace_id)
     return JSONResponse(body.model_dump(mode="json"), status_code=exc.status_code, headers=headers)
 
 

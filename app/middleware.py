@@ -98,6 +98,8 @@ class RequestMiddleware:
         metrics.HTTP_REQUESTS.labels(method=method, path=path, status=str(status)).inc()
         metrics.HTTP_DURATION.labels(method=method, path=path).observe(seconds)
         log = access_log.debug if scope["path"].startswith(QUIET_PREFIXES) else access_log.info
+        # An analysis' verdict too, so that its one access line says how it went (the demo shows only these).
+        verdict = scope.get("state", {}).get("verdict")
         log(
             "request",
             method=method,
@@ -105,6 +107,7 @@ class RequestMiddleware:
             route=path,
             status=status,
             duration_ms=round(seconds * 1000, 2),
+            **({"verdict": verdict} if verdict else {}),
         )
 
 
@@ -112,10 +115,10 @@ async def _internal_error(send: Send, trace_id: str) -> None:
     await send_error(send, 500, "internal_error", trace_id)
 
 
-def error_body(error: str, trace_id: str, detail: object = None) -> bytes:
-    """The service's JSON error body (app.models.ErrorResponse), for answers given below FastAPI."""
-    problem = {"error": error, "detail": detail, "trace_id": trace_id}
-    return json.dumps({key: value for key, value in problem.items() if value is not None}).encode()
+def error_body(error: str, trace_id: str, detail: object = None, cause: str | None = None) -> bytes:
+    """The service's JSON error body (app.models.ErrorResponse), for answers given below FastAPI: its four
+    keys always, null where there is nothing to say, as every other error answer."""
+    return json.dumps({"error": error, "cause": cause, "detail": detail, "trace_id": trace_id}).encode()
 
 
 async def send_error(
@@ -124,12 +127,13 @@ async def send_error(
     error: str,
     trace_id: str,
     detail: object = None,
+    cause: str | None = None,
     close: bool = False,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
     """Answers with the JSON error body; `close` ends the connection after it (the rest of the request
     was not read, so the connection cannot carry another one)."""
-    body = error_body(error, trace_id, detail)
+    body = error_body(error, trace_id, detail, cause)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += extra_headers
     if close:

@@ -381,8 +381,14 @@ class ConfidenceOut(BaseModel):
     )
     since: datetime = Field(description="The judged data's start; it ends at `evaluated_at`.")
     span: str = Field(description="The judged data's length as a PromQL duration (never less than `window`).")
-    polls: int
-    failure_limit: int
+    polls: int | None = Field(
+        description="`fixed_polls`: the answers of a run `alpha` is held over (the request's `polls`); null under "
+        "`anytime`, which holds it over every answer, however many."
+    )
+    failure_limit: int | None = Field(
+        description="`fixed_polls`: the failed answers beyond which a run aborts (the request's `failure_limit`); "
+        "null under `anytime`, where polls are not counted."
+    )
     pass_confidence: float
     alpha_per_check: float = Field(
         description="Of alpha, what each check that can fail may spend: alpha / checks (anytime), or "
@@ -415,10 +421,15 @@ class AnalysisResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    error: str
-    cause: str | None = None
-    detail: str | list | None = None
-    trace_id: str | None = None
+    """Every error answer, whoever gives it: the four keys always, null where there is nothing to say."""
+
+    error: str = Field(description="What kind of error: `invalid_request`, `unauthorized`, `prometheus_unavailable`...")
+    cause: str | None = Field(
+        description="Which of its reasons, where it has several: Prometheus' `connection`, `timeout`...; a refused "
+        "caller's `no_credential`, `invalid_token`, `not_covered`..."
+    )
+    detail: str | list | None = Field(description="What exactly: a sentence, or the invalid fields one by one.")
+    trace_id: str | None = Field(description="The request's X-Trace-ID, as in its log lines; null from the CLI.")
 
 
 class ProbeStatus(BaseModel):

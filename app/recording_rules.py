@@ -20,11 +20,16 @@ from typing import Any
 
 import yaml
 
+from app.cli import Exit
 from app.presets import PRESETS, Preset
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "k8s" / "examples" / "recording-rules.yaml"
 INTERVAL = "1m"
 PREFIX = "canary"  # level:metric:operations, Prometheus' naming for recorded series
+USAGE = (
+    "Usage: python -m app.recording_rules [PRESET]\n\n"
+    "  Prints a preset's recording rules as a PrometheusRule (without PRESET: the default preset's)."
+)
 
 
 def recorded_name(metric: str) -> str:
@@ -94,10 +99,25 @@ def prometheus_rule(preset: Preset) -> str:
     return header + yaml.safe_dump(manifest, sort_keys=False, width=200)
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> int:
+    """Prints the named preset's PrometheusRule (the default preset's when none is named); a name that is not
+    a preset's is a usage error, as the CLI's, that names the presets there are."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"{USAGE}\n\nPresets: {', '.join(PRESETS)}.")
+        return 0
+    if len(argv) > 1:
+        return _usage_error(f"one preset at a time, got {len(argv)}: {' '.join(argv)}")
     name = argv[0] if argv else "default"
+    if name not in PRESETS:
+        return _usage_error(f"no preset is named {name!r}; the presets are {', '.join(PRESETS)}")
     sys.stdout.write(prometheus_rule(PRESETS[name]))
+    return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"{USAGE}\n\nError: {message}", file=sys.stderr)
+    return Exit.USAGE
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))

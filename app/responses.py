@@ -13,7 +13,7 @@ from app import dashboards, links
 from app.analysis import Analysis
 from app.judge.checks import Mode, Observed
 from app.judge.distributions import Histogram, NativeHistogram
-from app.judge.judgment import CheckResult
+from app.judge.judgment import CheckResult, Guarantee
 from app.judge.recent import SPAN_MINUTES, SPREAD
 from app.judge.units import format_value
 from app.measurement import Role
@@ -105,14 +105,16 @@ def _confidence(analysis: Analysis) -> ConfidenceOut:
     if recent is not None:
         whole = confidence.levels(request.checks).alpha
         split = AlphaSplit(whole=whole, recent=recent, span_minutes=SPAN_MINUTES, spread=SPREAD)
+    # Under `anytime` the run's length does not enter: showing the request's polls would suggest it did.
+    counts_polls = confidence.guarantee is Guarantee.FIXED_POLLS
     return ConfidenceOut(
         alpha=confidence.alpha,
         guarantee=confidence.guarantee,
         data=span.data.value,
         since=span.since,
         span=span.duration,
-        polls=confidence.polls,
-        failure_limit=confidence.failure_limit,
+        polls=confidence.polls if counts_polls else None,
+        failure_limit=confidence.failure_limit if counts_polls else None,
         pass_confidence=confidence.pass_confidence,
         alpha_per_check=confidence.levels(request.checks).alpha
         if recent is None

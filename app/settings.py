@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-from app import user_checks
+from app import user_checks, yaml_files
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Check
 from app.presets import PRESETS, Preset
 from app.tenancy import access, tenants
 
 MIB = 1024 * 1024
+# The first version's variables, by the field of the METRICS_PRESET preset each adjusts.
+LEGACY_VARIABLES = {
+    "service_label": "SERVICE_LABEL",
+    "version_label": "VERSION_LABEL",
+    "namespace_label": "NAMESPACE_LABEL",
+    "error_label": "STATUS_LABEL",
+    "requests_metric": "REQUESTS_METRIC",
+    "duration_metric": "DURATION_METRIC",
+}
+UNDECODABLE_FIELD = re.compile(r'field "(\w+)"')
+
+
+class SettingsProblem(ValueError):
+    """Settings that cannot be used: a problem a line, each naming the variable at fault (and for a file, its
+    line and field)."""
 
 
 class Settings(BaseSettings):
@@ -146,34 +165,39 @@ class Settings(BaseSettings):
         unknown = set(self.preset_overrides) - set(PRESETS)
         if unknown:
             raise ValueError(f"PRESET_OVERRIDES names {sorted(unknown)}, not presets ({', '.join(PRESETS)})")
-        legacy = {
-            "service_label": self.service_label,
-            "version_label": self.version_label,
-            "namespace_label": self.namespace_label,
-            "error_label": self.status_label,
-            "requests_metric": self.requests_metric,
-            "duration_metric": self.duration_metric,
-        }
+        # The first version's variables adjust the METRICS_PRESET preset, over its PRESET_OVERRIDES entry.
+        legacy = {field: getattr(self, variable.lower()) for field, variable in LEGACY_VARIABLES.items()}
+        legacy = {field: value for field, value in legacy.items() if value is not None}
         self._resolved = {}
         for name, preset in PRESETS.items():
-            changes = dict(self.preset_overrides.get(name, {}))
-            if name == self.metrics_preset:
-                changes |= {field: value for field, value in legacy.items() if value is not None}
-            self._resolved[name] = Preset.model_validate({**preset.model_dump(), **changes})
+            overridden = self.preset_overrides.get(name, {})
+            adjusted = legacy if name == self.metrics_preset else {}
+            try:
+                self._resolved[name] = Preset.model_validate({**preset.model_dump(), **overridden, **adjusted})
+            except ValidationError as exc:
+                # The preset's own messages name its fields only: say which variable set them, for which preset.
+                problems = (_preset_problem(name, error, set(overridden), set(adjusted)) for error in exc.errors())
+                raise ValueError("\n".join(problems)) from None
         return self
 
     @model_validator(mode="after")
     def _checks(self) -> Settings:
         """The built-in checks and the team's own, read once: a file that does not validate stops start-up."""
-        self._all_checks = CHECKS + (user_checks.load(self.checks_file) if self.checks_file else ())
+        with _naming_the_file_of("CHECKS_FILE"):
+            self._all_checks = CHECKS + (user_checks.load(self.checks_file) if self.checks_file else ())
         return self
 
     @model_validator(mode="after")
     def _tenancy(self) -> Settings:
         """What many teams need, read once; a gap that would let one team read another's stops start-up."""
-        self._access = access.load(self.access_file) if self.access_file else None
-        self._tenants = tenants.load(self.tenants_file) if self.tenants_file else {}
-        self._proxies = [ipaddress.ip_network(cidr) for cidr in self.trusted_proxies]
+        with _naming_the_file_of("ACCESS_FILE"):
+            self._access = access.load(self.access_file) if self.access_file else None
+        with _naming_the_file_of("TENANTS_FILE"):
+            self._tenants = tenants.load(self.tenants_file) if self.tenants_file else {}
+        try:
+            self._proxies = [ipaddress.ip_network(cidr) for cidr in self.trusted_proxies]
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {exc}") from None
         if self.token_review_url and not self.token_review_audience:
             raise ValueError("TOKEN_REVIEW_URL needs TOKEN_REVIEW_AUDIENCE: a token for any audience is no proof")
         if not self.tenancy:
@@ -253,6 +277,58 @@ def _without_userinfo(url: str) -> str:
     return SplitResult(parts.scheme, host, parts.path, parts.query, parts.fragment).geturl()
 
 
+def load_settings(named: Mapping[str, str] | None = None, **values: Any) -> Settings:
+    """The settings from the environment, `values` (by field) taking precedence; SettingsProblem says what is
+    wrong, naming each variable at fault, or what `named` calls a field given as a value (a command's option)."""
+    try:
+        return Settings(**values)
+    except SettingsError as exc:  # a value that could not even be decoded (not JSON)
+        raise SettingsProblem(_undecodable(exc)) from None
+    except ValidationError as exc:
+        given = {field: name for field, name in (named or {}).items() if field in values}
+        raise SettingsProblem("\n".join(_problem(error, given) for error in exc.errors())) from None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return load_settings()
+
+
+def _problem(error: ErrorDetails, named: Mapping[str, str]) -> str:
+    # pydantic prefixes a validator's own message with "Value error, ": the message says it all, the variable
+    # included when it is about the settings together (a loc of none).
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    field, *inside = map(str, error["loc"])
+    return f"{'.'.join([named.get(field, field.upper()), *inside])}: {message}"
+
+
+def _undecodable(exc: SettingsError) -> str:
+    field = UNDECODABLE_FIELD.search(str(exc))
+    if field is None:
+        return str(exc)
+    reason = f"not valid JSON ({exc.__cause__})" if exc.__cause__ else "cannot be decoded"
+    return f"{field[1].upper()}: {reason}"
+
+
+def _preset_problem(preset: str, error: ErrorDetails, overridden: set[str], legacy: set[str]) -> str:
+    """A preset's field refused, named by the variable that set it: one of the first version's, or
+    PRESET_OVERRIDES with the preset and the field. About its fields together: every variable that set some."""
+    message = error["msg"].removeprefix("Value error, ")
+    if not error["loc"]:
+        variables = ["PRESET_OVERRIDES"] * bool(overridden) + sorted(LEGACY_VARIABLES[field] for field in legacy)
+        return f"{', '.join(variables) or 'PRESET_OVERRIDES'}: preset {preset!r}: {message}"
+    field, *inside = map(str, error["loc"])
+    if field in legacy:
+        return f"{LEGACY_VARIABLES[field]}: {message}"
+    return f"PRESET_OVERRIDES: preset {preset!r}: {'.'.join([field, *inside])}: {message}"
+
+
+@contextmanager
+def _naming_the_file_of(variable: str) -> Iterator[None]:
+    """A file's problems (`file:line: field: why`, a line each) headed by the variable that names the file."""
+    try:
+        yield
+    except yaml_files.FileError as exc:
+        raise yaml_files.FileError("\n".join(f"{variable}: {line}" for line in str(exc).splitlines())) from None

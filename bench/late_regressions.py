@@ -98,6 +98,13 @@ def serve(
     return Traffic((requests - errors).astype(float), errors.astype(float), buckets.astype(float))
 
 
+def pair(
+    rng: np.random.Generator, rps: float, minutes: int, onset: float | None, extra: float, slower: float
+) -> tuple[Traffic, Traffic]:
+    """A canary and its stable, which serves STABLE_RPS healthily throughout."""
+    return serve(rng, rps, minutes, onset, extra, slower), serve(rng, STABLE_RPS, minutes, None, 0.0, 0.0)
+
+
 # --- the judges: at which minute boundary each aborts, or None -------------------------------------
 
 Judge = Callable[[Traffic, Traffic], int | None]
@@ -194,9 +201,7 @@ def _cusum(scores: np.ndarray) -> np.ndarray:
 def oracle_for(rng: np.random.Generator, rps: float, extra: float, slower: float, runs: int = 2000) -> Oracle:
     """The threshold that 1 % of healthy 4-hour runs reach."""
     probe = Oracle(extra, slower, math.inf)
-    highest = [
-        _cusum(probe.scores(serve(rng, rps, HEALTHY_RUN_MINUTES, None, 0.0, 0.0))).max() for _ in range(runs)
-    ]
+    highest = [_cusum(probe.scores(serve(rng, rps, HEALTHY_RUN_MINUTES, None, 0.0, 0.0))).max() for _ in range(runs)]
     return Oracle(extra, slower, float(np.quantile(highest, 1 - ORACLE_FALSE_ALARMS)))
 
 
@@ -244,12 +249,9 @@ def main() -> None:
         for healthy in HEALTHY_MINUTES:
             rng = np.random.default_rng(args.seed)
             onsets = [healthy + float(rng.uniform(0, 15)) for _ in range(args.runs)]
-            runs = []
-            for onset in onsets:
-                minutes = math.ceil(onset) + HORIZON_MINUTES
-                runs.append(
-                    (serve(rng, rps, minutes, onset, args.extra, args.slower), serve(rng, STABLE_RPS, minutes, None, 0, 0))
-                )
+            runs = [
+                pair(rng, rps, math.ceil(onset) + HORIZON_MINUTES, onset, args.extra, args.slower) for onset in onsets
+            ]
             for name, judge in judges.items():
                 aborts = [judge(canary, stable) for canary, stable in runs]
                 print(f"| {rps:g} | {healthy}-{healthy + 15} | {name} | {summary(aborts, onsets)} |")
@@ -258,10 +260,7 @@ def main() -> None:
         print(f"\nhealthy runs of {HEALTHY_RUN_MINUTES} minutes, aborted:")
         for rps in CANARY_RPS:
             rng = np.random.default_rng(args.seed + 1)
-            runs = [
-                (serve(rng, rps, HEALTHY_RUN_MINUTES, None, 0, 0), serve(rng, STABLE_RPS, HEALTHY_RUN_MINUTES, None, 0, 0))
-                for _ in range(args.healthy_runs)
-            ]
+            runs = [pair(rng, rps, HEALTHY_RUN_MINUTES, None, 0.0, 0.0) for _ in range(args.healthy_runs)]
             judges = {k: v for k, v in judges_for(oracles[rps]).items() if not args.judges or k in args.judges}
             counts = {name: sum(judge(c, s) is not None for c, s in runs) for name, judge in judges.items()}
             print(f"  {rps:g} rps: " + ", ".join(f"{name} {n}/{len(runs)}" for name, n in counts.items()))

@@ -51,8 +51,8 @@ def test_statistical_mode_is_the_default_and_says_how_sure_it_is(
         "guarantee": "anytime",
         "data": "since_canary_start",
         "span": promql.duration_text(datetime.fromisoformat(body["evaluated_at"]).timestamp() - since.timestamp()),
-        "polls": 5,
-        "failure_limit": 1,
+        "polls": None,  # anytime: over every answer, however many
+        "failure_limit": None,
         "pass_confidence": 0.6,
         "alpha_per_check": pytest.approx(0.01 / 4),  # over every answer, however many: no share per poll
         # Half of it on the data judged as a whole, half on the canary's recent spans.

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
+import click
 import httpx
 import pytest
+from pydantic import Field
 
+from app import promql
+from app.cli import request_options
 from app.demo.local_prometheus import LocalPrometheus, free_port
 from app.judge.builtin_checks import CHECKS
+from app.models import AnalysisRequest
 from tests.support.recorder import RecordingPrometheus
+from tests.support.scenarios import CANARY_AGE_SECONDS
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 
@@ -34,7 +42,30 @@ def test_exit_code_follows_the_verdict(prometheus: LocalPrometheus, service: str
     assert result.stdout.startswith(verdict)
     assert "p95_latency" in result.stdout  # the table of checks
     if code != 2:  # a judged canary: each check's estimate and interval, and the levels behind them
-        assert "estimate (interval)" in result.stdout and "alpha 0.01 per AnalysisRun of 5 polls" in result.stdout
+        assert "estimate (interval)" in result.stdout
+        assert "alpha 0.01 over every answer of the run, however many: 0.0025 per check" in result.stdout
+
+
+def test_the_table_names_the_data_it_judged_and_the_guarantee_in_its_own_terms(
+    prometheus: LocalPrometheus, backfilled_at: float
+) -> None:
+    args = ("analyze", "--service", "latency-regression", "--prometheus-url", prometheus.url)
+    anytime = run(*args).stdout
+    # The canary's data since it started (minutes of it), not the 5m window.
+    span = re.search(r"latency-regression: canary vs stable since the canary started, (\S+) *\n", anytime)
+    assert span, anytime
+    age = time.time() - (backfilled_at - CANARY_AGE_SECONDS)
+    assert abs(promql.duration_seconds(span[1]) - age) < 90, (span[1], age)
+    assert "over 5m" not in anytime and "polls" not in anytime and "failureLimit" not in anytime
+
+    fixed = run(*args, "--guarantee", "fixed_polls").stdout
+    assert re.search(r"latency-regression: canary vs stable over the 5m window *\n", fixed), fixed
+    assert "alpha 0.01 per AnalysisRun of 5 polls (failureLimit 1), 0.001 per check and answer" in fixed
+    assert "however many" not in fixed
+
+    threshold = run(*args, "--mode", "threshold", "--window", "10m").stdout
+    assert re.search(r"latency-regression: canary vs stable over the 10m window *\n", threshold), threshold
+    assert "statistical:" not in threshold
 
 
 def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
@@ -43,6 +74,17 @@ def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
     body = json.loads(result.stdout)
     assert body["verdict"] == "fail"
     assert {check["name"] for check in body["checks"]} >= {"p95_latency", "error_rate_vs_stable"}
+
+
+def test_every_field_of_the_request_is_an_option_that_does_what_the_field_does(prometheus: LocalPrometheus) -> None:
+    args = ("analyze", "--service", "healthy", "--prometheus-url", prometheus.url, "--json")
+    levels = ("--guarantee", "fixed_polls", "--polls", "10", "--failure-limit", "2")
+    result = run(*args, *levels, "--alpha", "0.02", "--pass-confidence", "0.7")
+    assert result.returncode == 0, result.stderr
+    confidence = json.loads(result.stdout)["confidence"]
+    assert confidence["guarantee"] == "fixed_polls" and confidence["data"] == "window"
+    assert (confidence["alpha"], confidence["polls"], confidence["failure_limit"]) == (0.02, 10, 2)
+    assert confidence["pass_confidence"] == 0.7
 
 
 def test_thresholds_can_be_overridden(prometheus: LocalPrometheus) -> None:
@@ -74,6 +116,15 @@ def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
     result = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url)
     assert result.returncode == 3
     assert "could not measure" in result.stderr
+    as_json = run("analyze", "--service", "healthy", "--prometheus-url", dead_prometheus_url, "--json")
+    assert as_json.returncode == 3
+    body = json.loads(as_json.stdout)  # the API's error body, its four keys
+    assert body == {
+        "error": "prometheus_unavailable",
+        "cause": "connection",
+        "detail": body["detail"],
+        "trace_id": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -84,13 +135,72 @@ def test_prometheus_down_is_exit_3(dead_prometheus_url: str) -> None:
         ("analyze", "--service", "x", "--window", "forever"),
         ("analyze", "--service", "x", "--min-requests", "lots"),
         ("analyze", "--service", "x", "--prometheus-url", "not-a-url"),
+        ("analyze", "--service", "x", "--guarantee", "sometimes"),
+        ("serve", "--port", "99999"),
         ("nonsense",),
     ],
 )
 def test_bad_usage_is_exit_4_not_inconclusive(args: tuple[str, ...]) -> None:
     result = run(*args)
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "Error" in result.stderr
+    assert "Error" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--window", "1w"), "Error: --window: window must be between 30s and 1d, got 1w"),
+        (("--polls", "0"), "Error: --polls: Input should be greater than or equal to 1"),
+        (("--polls", "2", "--failure-limit", "2"), "Error: input: failure_limit must be below polls"),
+        (("--stable", ""), "Error: --stable: an empty stable is only for presets whose stable carries no version"),
+    ],
+)
+def test_bad_input_names_the_option_at_fault(args: tuple[str, ...], message: str) -> None:
+    result = run("analyze", "--service", "x", *args)
+    assert result.returncode == 4 and message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+SERVE = ("serve", "--host", "127.0.0.1")
+ANALYZE = ("analyze", "--service", "x")
+
+
+@pytest.mark.parametrize(
+    ("command", "settings", "message"),
+    [
+        (
+            command,
+            {"PRESET_OVERRIDES": '{"default": {"service_lable": "x"}}'},
+            "Error: PRESET_OVERRIDES: preset 'default': service_lable: Extra inputs are not permitted\n",
+        )
+        for command in (SERVE, ANALYZE)
+    ]
+    + [  # the same reading of the settings for both commands: each other problem once (tests/test_settings.py)
+        (SERVE, {"PRESET_OVERRIDES": "{'default': {}}"}, "Error: PRESET_OVERRIDES: not valid JSON"),
+        (ANALYZE, {"SERVICE_LABEL": "app name"}, "Error: SERVICE_LABEL: 'app name' is not a valid Prometheus label"),
+        (ANALYZE, {"CHECKS_FILE": "/nonexistent/checks.yaml"}, "Error: CHECKS_FILE: /nonexistent/checks.yaml: cannot"),
+        (SERVE, {"ACCESS_FILE": "/nonexistent/access.yaml"}, "Error: ACCESS_FILE: /nonexistent/access.yaml: cannot"),
+        (ANALYZE, {"TENANTS_FILE": "/nonexistent/tenants.yaml"}, "Error: TENANTS_FILE: /nonexistent/tenants.yaml"),
+        (SERVE, {"PORT": "80000"}, "Error: PORT: Input should be less than or equal to 65535\n"),
+    ],
+    ids=[
+        "override-typo-serve",
+        "override-typo-analyze",
+        "override-not-json",
+        "legacy-variable",
+        "checks-file",
+        "access-file",
+        "tenants-file",
+        "port",
+    ],
+)
+def test_a_bad_setting_stops_serve_and_analyze_naming_it(
+    command: tuple[str, ...], settings: dict[str, str], message: str
+) -> None:
+    result = run(*command, **settings)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_help_is_complete() -> None:
@@ -101,8 +211,25 @@ def test_help_is_complete() -> None:
         assert option in analyze
     for check in CHECKS:  # every limit is an option, described by its check
         assert f"--{check.limit.field.replace('_', '-')}" in analyze
-    assert "Canary P95 SLO in seconds (default 0.3)" in " ".join(analyze.split())
+    for name in AnalysisRequest.model_fields:  # whatever the API takes, the command takes
+        assert f"--{name.replace('_', '-')} " in analyze, name
+    words = " ".join(analyze.split())
+    assert "Canary P95 SLO in seconds (default 0.3)" in words
+    assert "--guarantee [anytime|fixed_polls]" in words and "[default: anytime]" in words
     assert "3  could not measure" in analyze
+
+
+def test_a_field_added_to_the_request_is_an_option_on_the_next_run() -> None:
+    class Wider(AnalysisRequest):  # type: ignore[misc, valid-type]
+        budget: Literal["low", "high"] | None = Field(default=None, description="How much to spend.")
+        retries: int = Field(default=3, description="How often to ask again.")
+
+    options = {option.name: option for option in request_options(Wider)}
+    assert list(options) == list(Wider.model_fields)
+    budget, retries = options["budget"], options["retries"]
+    assert budget.opts == ["--budget"] and budget.type.choices == ("low", "high") and not budget.required
+    assert retries.type is click.INT and retries.help == "How often to ask again.  [default: 3]"
+    assert options["service"].required and options["at"].type is click.STRING
 
 
 def test_serve_honours_port_from_the_environment(dead_prometheus_url: str) -> None:

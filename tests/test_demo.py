@@ -3,6 +3,8 @@ stopping it the usual ways stops everything it started."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import socket
@@ -17,12 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.demo.__main__ import SCENARIOS
+from app.demo.__main__ import SCENARIOS, demo_settings
 from app.demo.local_prometheus import die_with_parent, free_port
+from app.settings import load_settings
 from tests.support.processes import adopt_orphans, children, port_is_free, reaped, still_running
 from tests.support.servers import ROOT
 
 STARTUP_TIMEOUT_SECONDS = 120
+LOG_LINE_TIMEOUT_SECONDS = 10
 # Tests that only stop the demo need no traffic beyond now: backfilling the 8 hours ahead takes most of its startup.
 NOTHING_AHEAD = ("--hours-ahead", "0")
 UVICORN_STARTUP_FAILURE = 3
@@ -34,12 +38,21 @@ class Demo:
     port: int
     log: Path
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
     def urls(self) -> dict[str, str]:
         """The printed /analyze URLs, each with the verdict it promises."""
         return dict(re.findall(r"(http://\S+/analyze\?service=\S+)\n\s+-> (\w+)", self.output()))
+
+    def after_the_urls(self) -> list[str]:
+        """What the demo printed below its list of URLs (the last promise, `-> ...`, ends it)."""
+        *_, below = re.split(r"\n +-> [^\n]*\n", self.output())
+        return below.splitlines()
 
     def prometheus_port(self) -> int:
         found = re.search(r"Demo Prometheus: http://127\.0\.0\.1:(\d+)", self.output())
@@ -96,6 +109,38 @@ def test_demo_prints_urls_that_give_pass_fail_and_inconclusive(tmp_path: Path) -
         assert "<svg" in httpx.get(url, headers={"Accept": "text/html"}, timeout=10).text
 
 
+def test_the_terminal_shows_one_readable_line_per_request_below_the_urls(tmp_path: Path) -> None:
+    with demo(tmp_path, free_port(), *NOTHING_AHEAD) as running:
+        running.wait_until_serving()
+        promised = running.urls()
+        passing, failing = (
+            next(url for url, said in promised.items() if said == verdict) for verdict in ("pass", "fail")
+        )
+        asked = [(passing, "verdict=pass"), (failing, "verdict=fail"), (f"{running.url}/no/such/page", "status=404")]
+        for url, _ in asked:
+            httpx.get(url, timeout=15)
+        deadline = time.monotonic() + LOG_LINE_TIMEOUT_SECONDS
+        while len(logged := [line for line in running.after_the_urls() if line]) < len(asked):
+            assert time.monotonic() < deadline, running.output()
+            time.sleep(0.1)
+        time.sleep(1)  # nothing more comes: not a second line for any request
+        assert [line for line in running.after_the_urls() if line] == logged, running.output()
+    assert len(logged) == len(asked), running.output()
+    for line, (url, shown) in zip(logged, asked, strict=True):
+        with pytest.raises(ValueError):
+            json.loads(line)  # a line a person reads, not a JSON record
+        assert " request " in line and f"path={url.split('?')[0].removeprefix(running.url)} " in line, line
+        assert shown in line, line
+
+
+def test_the_demo_logs_for_a_person_unless_log_format_says_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    assert load_settings().log_format == "json"  # the service's own default: `canary-analyzer serve`
+    assert demo_settings("http://127.0.0.1:9090").log_format == "console"
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    assert demo_settings("http://127.0.0.1:9090").log_format == "json"
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name)
 def test_a_stop_signal_stops_the_demo_and_its_prometheus(tmp_path: Path, signum: signal.Signals) -> None:
     adopt_orphans()  # a Prometheus the demo left behind becomes our child, and stays our zombie once it ends
@@ -129,3 +174,13 @@ def test_the_demo_stops_its_prometheus_when_the_analyzer_cannot_start(tmp_path: 
             assert running.process.wait(timeout=STARTUP_TIMEOUT_SECONDS) == UVICORN_STARTUP_FAILURE
             assert "address already in use" in running.output()
             assert port_is_free(running.prometheus_port())
+
+
+def test_a_bad_setting_stops_the_demo_before_it_starts_anything(tmp_path: Path) -> None:
+    env = {**os.environ, "PRESET_OVERRIDES": '{"default": {"service_lable": "x"}}'}
+    make_run = [sys.executable, "-m", "app.demo", "--port", str(free_port()), "--data-dir", str(tmp_path / "data")]
+    result = subprocess.run(make_run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Error: PRESET_OVERRIDES: preset 'default': service_lable: Extra inputs are not permitted" in result.stderr
+    assert "Traceback" not in result.stderr and "Backfilling" not in result.stdout
+    assert not (tmp_path / "data").exists()

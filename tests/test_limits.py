@@ -6,7 +6,6 @@ Real `canary-analyzer serve` processes; memory and file descriptors are read fro
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import subprocess
 import time
@@ -19,7 +18,7 @@ from app.limits import LINGER_BYTES, LINGER_SECONDS
 from tests.support.exposition import samples, value
 from tests.support.processes import open_file_descriptors, peak_resident_kib, reset_peak_resident, resident_kib
 from tests.support.recorder import RecordingPrometheus
-from tests.support.servers import ROOT, AnalyzerServer
+from tests.support.servers import ROOT, AnalyzerServer, error_of, read_until_closed
 
 # The production defaults, but the two deadlines (10 s) shortened so the tests wait less.
 DEADLINE_SECONDS = 2.0
@@ -60,22 +59,6 @@ def post_head(content_length: int) -> bytes:
         "POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: {content_length}\r\n\r\n"
     ).encode()
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
-    return received
-
-
-def error_of(raw: bytes) -> tuple[int, dict[str, str], dict]:
-    """Status, headers and JSON body of one raw HTTP/1.1 response."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode().split("\r\n")
-    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
-    assert headers["content-type"] == "application/json", raw
-    return int(status_line.split()[1]), headers, json.loads(body)
 
 
 def chunks(total: int, size: int = 1024 * 1024) -> Iterator[bytes]:
@@ -331,6 +314,7 @@ def test_connections_beyond_the_limit_are_refused_at_once(
                 extra.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")  # as a client does at once
                 status, _, body = error_of(read_until_closed(extra))
             assert (status, body["error"]) == (503, "too_many_connections")
+            assert set(body) == {"error", "cause", "detail", "trace_id"}, body
         assert open_file_descriptors(server.pid) <= baseline + MAX_CONNECTIONS + FD_SLACK
     finally:
         for sock in held:

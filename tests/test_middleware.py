@@ -1,4 +1,4 @@
-"""Trace ids, route-template metrics and the last-resort 500, on a real uvicorn."""
+"""Trace ids, route-template metrics, the last-resort 500 and the one error body, on a real uvicorn."""
 
 from __future__ import annotations
 
@@ -14,10 +14,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.main import create_app
 from app.settings import Settings
+from tests.support import tenancy
 from tests.support.logs import lines_with_trace_id
-from tests.support.servers import AnalyzerServer
+from tests.support.servers import AnalyzerServer, error_of, read_until_closed
 
 GENERATED = re.compile(r"^[0-9a-f]{32}$")
+ERROR_KEYS = {"error", "cause", "detail", "trace_id"}
+TEAM_A = {"Authorization": f"Bearer {tenancy.TOKENS[tenancy.TEAM_A]}"}
+TEAM_A_JSON = {**TEAM_A, "Content-Type": "application/json"}
+SHOP = f"/analyze?service={tenancy.SERVICE}"
 
 
 def lines_for(server: AnalyzerServer, trace_id: str) -> list[dict]:
@@ -30,8 +35,10 @@ def test_trace_id_is_generated_and_echoed(analyzer: AnalyzerServer) -> None:
     trace_id = response.headers["X-Trace-ID"]
     assert GENERATED.fullmatch(trace_id)
     assert response.json()["trace_id"] == trace_id
-    events = {line["event"] for line in lines_for(analyzer, trace_id)}
-    assert {"analysis", "request"} <= events
+    lines = lines_for(analyzer, trace_id)
+    assert {"analysis", "request"} <= {line["event"] for line in lines}
+    [access] = [line for line in lines if line["event"] == "request"]
+    assert (access["status"], access["verdict"]) == (200, "pass")  # the access line says how the analysis went
 
 
 def test_callers_trace_id_is_propagated_to_body_header_and_logs(analyzer: AnalyzerServer) -> None:
@@ -110,7 +117,7 @@ def test_unhandled_error_is_a_json_500_with_trace_id() -> None:
         response = client.get("/boom", headers={"X-Trace-ID": "boom-1"})
     assert response.status_code == 500
     assert response.headers["X-Trace-ID"] == "boom-1"
-    assert response.json() == {"error": "internal_error", "trace_id": "boom-1"}
+    assert response.json() == {"error": "internal_error", "cause": None, "detail": None, "trace_id": "boom-1"}
 
 
 def test_metrics_use_route_templates(start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str) -> None:
@@ -134,3 +141,93 @@ def test_metrics_use_route_templates(start_analyzer: Callable[..., AnalyzerServe
     assert analyze == {"503", "405", "413", "414"}
     durations = {s.labels.get("path") for s in families["http_request_duration_seconds"].samples}
     assert durations == paths
+
+
+@pytest.fixture(scope="module")
+def guarded(
+    start_analyzer: Callable[..., AnalyzerServer], dead_prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AnalyzerServer:
+    """TENANCY on, a TokenReview API and a Prometheus nobody answers, deadlines of a second: every error the
+    service gives is one request away."""
+    files = tmp_path_factory.mktemp("guarded")
+    (files / "token").write_text(tenancy.ANALYZER_OWN_TOKEN)
+    return start_analyzer(
+        prometheus_url=dead_prometheus_url,
+        tenancy="true",
+        access_file=str(tenancy.access_file(files / "access.yaml")),
+        token_review_url=dead_prometheus_url,
+        token_review_audience=tenancy.AUDIENCE,
+        token_review_token_file=str(files / "token"),
+        token_review_ca_file=str(files / "no-ca.crt"),
+        header_timeout_seconds="1",
+        body_timeout_seconds="1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "content", "status", "error", "cause"),
+    [
+        ("GET", SHOP, {}, None, 401, "unauthorized", "no_credential"),
+        ("GET", SHOP, {"Authorization": "Basic eDp5"}, None, 401, "unauthorized", "malformed_authorization"),
+        ("GET", f"{SHOP}&namespace={tenancy.TEAM_B}", TEAM_A, None, 403, "forbidden", "not_covered"),
+        ("GET", SHOP, {**TEAM_A, "X-Scope-OrgID": tenancy.TEAM_B}, None, 403, "forbidden", "tenant_asked"),
+        ("GET", SHOP, {"Authorization": "Bearer sa-unknown"}, None, 503, "authentication_unavailable", "token_review"),
+        ("GET", "/no/such/path", {}, None, 404, "not_found", None),
+        ("DELETE", "/analyze", TEAM_A, None, 405, "method_not_allowed", None),
+        ("POST", "/analyze", TEAM_A_JSON, b"\x80", 400, "bad_request", None),
+        ("POST", "/analyze", TEAM_A_JSON, b" " * (64 * 1024 + 1), 413, "content_too_large", None),
+        ("GET", f"{SHOP}&x={'a' * 4096}", TEAM_A, None, 414, "uri_too_long", None),
+        ("GET", f"{SHOP}&{'&'.join(f'p{n}=1' for n in range(32))}", TEAM_A, None, 422, "invalid_request", None),
+        ("GET", f"{SHOP}&window=forever", TEAM_A, None, 422, "invalid_request", None),
+        ("GET", SHOP, TEAM_A, None, 503, "prometheus_unavailable", "connection"),
+    ],
+    ids=[
+        "401-no-credential",
+        "401-not-bearer",
+        "403-not-covered",
+        "403-tenant-asked",
+        "503-token-review-down",
+        "404",
+        "405",
+        "400-body-not-text",
+        "413",
+        "414",
+        "422-too-many-parameters",
+        "422-invalid-field",
+        "503-prometheus-down",
+    ],
+)
+def test_every_error_is_the_one_json_body(
+    guarded: AnalyzerServer,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    content: bytes | None,
+    status: int,
+    error: str,
+    cause: str | None,
+) -> None:
+    response = httpx.request(method, f"{guarded.url}{path}", headers=headers, content=content, timeout=15)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == ERROR_KEYS, body
+    assert (body["error"], body["cause"], body["trace_id"]) == (error, cause, response.headers["X-Trace-ID"])
+    assert body["detail"], body
+
+
+@pytest.mark.parametrize(
+    ("sent", "status", "error"),
+    [
+        (b"NOT HTTP AT ALL\r\n\r\n", 400, "bad_request"),  # uvicorn's own answer, given in JSON
+        (b"GET /health/live HTTP/1.1\r\nHost: x\r\n", 408, "request_timeout"),  # headers that never end
+        (b"POST /analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 408, "request_timeout"),
+    ],
+    ids=["not-http", "headers-late", "body-late"],
+)
+def test_errors_below_the_app_are_the_same_body(guarded: AnalyzerServer, sent: bytes, status: int, error: str) -> None:
+    with socket.create_connection(("127.0.0.1", guarded.port), timeout=15) as sock:
+        sock.sendall(sent)
+        answered, _, body = error_of(read_until_closed(sock))
+    assert (answered, body["error"], body["cause"]) == (status, error, None)
+    assert set(body) == ERROR_KEYS and body["detail"] and body["trace_id"], body

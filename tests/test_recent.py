@@ -29,7 +29,9 @@ def minutes(
     late = np.arange(count) >= onset
     shifted = (1 - slower) * SHARES + slower * np.concatenate(([0.0], SHARES[:-1]))
     bad = rng.binomial(requests, np.where(late, errors, 0.01))
-    buckets = np.array([rng.multinomial(n, shifted if is_late else SHARES) for n, is_late in zip(requests, late)])
+    buckets = np.array(
+        [rng.multinomial(n, shifted if is_late else SHARES) for n, is_late in zip(requests, late, strict=True)]
+    )
     return Counts((requests - bad).astype(float), bad.astype(float), BOUNDS, buckets.astype(float))
 
 

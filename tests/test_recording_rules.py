@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -20,7 +21,7 @@ from app.presets import PRESETS
 from app.promql import duration_seconds
 from app.settings import Settings
 from tests.support.preset_scenarios import EXPORTERS, FUTURE_SECONDS, HISTORY_SECONDS, KINDS, Exporter
-from tests.support.servers import AnalyzerServer
+from tests.support.servers import ROOT, AnalyzerServer
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,22 @@ def test_the_shipped_example_is_current() -> None:
     assert recording_rules.EXAMPLE.read_text() == recording_rules.prometheus_rule(PRESETS["default"]), (
         "stale: run `.venv/bin/python -m app.recording_rules > k8s/examples/recording-rules.yaml`"
     )
+
+
+def test_an_unknown_preset_is_a_usage_error_naming_the_presets() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.recording_rules", "nope"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 4, result.stderr  # the CLI's code for invalid usage
+    assert f"Error: no preset is named 'nope'; the presets are {', '.join(PRESETS)}" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_a_named_preset_gets_its_own_rules() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.recording_rules", "istio"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0 and result.stdout == recording_rules.prometheus_rule(PRESETS["istio"])
 
 
 def test_a_preset_pointed_at_the_rules_reads_what_they_record() -> None:

@@ -58,12 +58,15 @@ async def test_statistical_checks_carry_their_evidence() -> None:
 
 
 async def test_the_answer_says_which_guarantee_applied_and_on_what_data() -> None:
-    anytime = (await view(observed(), observed())).confidence
+    anytime = (await view(observed(), observed(), polls=8, failure_limit=2)).confidence
     assert (anytime.guarantee, anytime.data, anytime.span) == ("anytime", "since_canary_start", "12m")
     assert anytime.since == STARTED and anytime.alpha_per_check == pytest.approx(0.0025)
+    # However many polls the request names, they do not enter the anytime guarantee: the answer does not show them.
+    assert (anytime.polls, anytime.failure_limit) == (None, None)
     fixed = (await view(observed(), observed(), guarantee="fixed_polls")).confidence
     assert (fixed.guarantee, fixed.data, fixed.span) == ("fixed_polls", "window", "5m")
     assert fixed.since == AT - timedelta(minutes=5) and fixed.alpha_per_check == pytest.approx(0.001)
+    assert (fixed.polls, fixed.failure_limit) == (5, 1)
 
 
 async def test_the_answer_keeps_its_fields_and_adds_the_queries_sent() -> None:

@@ -19,7 +19,14 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.prometheus import Redaction
 from app.settings import Settings
-from tests.support.hostile_prometheus import EMPTY_MATRIX, EMPTY_VECTOR, HostilePrometheus, Reply, echo_reply, empty_answers
+from tests.support.hostile_prometheus import (
+    EMPTY_MATRIX,
+    EMPTY_VECTOR,
+    HostilePrometheus,
+    Reply,
+    echo_reply,
+    empty_answers,
+)
 from tests.support.servers import AnalyzerServer
 from tests.support.spans import SessionSpans
 

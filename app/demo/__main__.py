@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 from types import FrameType
 
 import uvicorn
 
+from app.api import AUDIT_LOGGER
+from app.cli import Exit
 from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
 from app.demo.traffic import Traffic, openmetrics
 from app.limits import server_options
-from app.main import create_app
 from app.presets import PRESETS
-from app.settings import Settings
+from app.settings import Settings, SettingsProblem, load_settings
 
 HISTORY_SECONDS = 2 * 3600
 # The canaries' pods started this long before the demo: a rollout a few steps in. The stables serve the history.
@@ -90,6 +93,13 @@ def main() -> None:
         help="how long the verdicts stay the same: traffic is backfilled this far past now (default: %(default)s)",
     )
     args = parser.parse_args()
+    try:
+        # Read before anything starts: a bad setting stops the demo with its message, not a traceback later.
+        demo_settings("http://127.0.0.1:9090")
+    except SettingsProblem as exc:
+        for problem in str(exc).splitlines():
+            print(f"Error: {problem}", file=sys.stderr)
+        sys.exit(Exit.USAGE)
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, _on_stop_signal)
@@ -100,6 +110,9 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    # Imported once the settings are known to be good (main): importing app.main builds an app from them.
+    from app.main import create_app
+
     ensure_installed()
     shutil.rmtree(args.data_dir, ignore_errors=True)
     print("Backfilling synthetic canary/stable traffic into a local Prometheus...", flush=True)
@@ -112,10 +125,20 @@ def run(args: argparse.Namespace) -> None:
         for query, expected in SCENARIOS.items():
             print(f"  {base}/analyze?{query}\n      -> {expected}")
         print(flush=True)
-        settings = Settings(prometheus_url=prometheus.url)
-        uvicorn.run(
-            create_app(settings), host=args.host, port=args.port, log_level="warning", **server_options(settings)
-        )
+        settings = demo_settings(prometheus.url)
+        app = create_app(settings)
+        # One line per request below the URLs: the access line, which carries an analysis' verdict. The audit
+        # record (every input and check) would scroll them away; its warnings (Prometheus failing) still show.
+        logging.getLogger(AUDIT_LOGGER).setLevel(logging.WARNING)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", **server_options(settings))
+
+
+def demo_settings(prometheus_url: str) -> Settings:
+    """The analyzer's settings in front of the demo's Prometheus: lines a person reads, unless LOG_FORMAT says."""
+    settings = load_settings(prometheus_url=prometheus_url)
+    if "log_format" in settings.model_fields_set:
+        return settings
+    return load_settings(prometheus_url=prometheus_url, log_format="console")
 
 
 def _on_stop_signal(signum: int, frame: FrameType | None) -> None:

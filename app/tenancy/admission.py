@@ -39,7 +39,8 @@ def admit(
         [namespace] = grants.namespaces
     if not grants.covers(namespace, service):
         # The same answer whether or not the namespace or the service exists: nothing to learn from it.
-        raise Refused(403, "forbidden", f"the credential does not cover service {service!r} in namespace {namespace!r}")
+        detail = f"the credential does not cover service {service!r} in namespace {namespace!r}"
+        raise Refused(403, "forbidden", "not_covered", detail)
     if tenants and namespace not in tenants:
-        raise Refused(403, "forbidden", f"no backend tenant holds namespace {namespace!r} here")
+        raise Refused(403, "forbidden", "no_tenant", f"no backend tenant holds namespace {namespace!r} here")
     return Admitted(namespace, tenants.get(namespace), grants.who)

@@ -38,9 +38,11 @@ CHALLENGE = [(b"www-authenticate", b'Bearer realm="canary-analyzer"')]
 
 
 class Refused(Exception):
-    def __init__(self, status: int, error: str, detail: str) -> None:
+    """A caller turned away: `error` is the status' kind (unauthorized, forbidden), `cause` which of its reasons."""
+
+    def __init__(self, status: int, error: str, cause: str, detail: str) -> None:
         super().__init__(detail)
-        self.status, self.error, self.detail = status, error, detail
+        self.status, self.error, self.cause, self.detail = status, error, cause, detail
 
 
 @dataclass
@@ -58,11 +60,15 @@ class Callers:
         authorization = headers.get("authorization", "")
         if authorization:
             if not authorization.lower().startswith(BEARER) or not authorization[len(BEARER) :].strip():
-                raise Refused(401, "unauthorized", "the Authorization header must be `Bearer <token>`")
+                raise Refused(
+                    401, "unauthorized", "malformed_authorization", "the Authorization header must be `Bearer <token>`"
+                )
             return await self._token(authorization[len(BEARER) :].strip())
         if self.groups_header and self._trusted(peer) and headers.get(self.groups_header):
             return self._groups(headers[self.groups_header])
-        raise Refused(401, "unauthorized", "a bearer token is required (Authorization: Bearer <token>)")
+        raise Refused(
+            401, "unauthorized", "no_credential", "a bearer token is required (Authorization: Bearer <token>)"
+        )
 
     async def _token(self, token: str) -> Grants:
         if self.access is not None and (listed := self.access.token(token)) is not None:
@@ -72,10 +78,11 @@ class Callers:
             try:
                 reviewed = await self.reviews.grants(token)
             except ReviewUnavailable as exc:
-                raise Refused(503, "authentication_unavailable", f"the token could not be reviewed: {exc}") from None
+                detail = f"the token could not be reviewed: {exc}"
+                raise Refused(503, "authentication_unavailable", "token_review", detail) from None
             if reviewed is not None:
                 return reviewed
-        raise Refused(401, "unauthorized", "the token is not valid here")
+        raise Refused(401, "unauthorized", "invalid_token", "the token is not valid here")
 
     def _trusted(self, peer: str | None) -> bool:
         try:
@@ -89,7 +96,9 @@ class Callers:
         groups = self.access.groups if self.access else {}
         scopes = [groups[name] for name in names if name in groups]
         if not scopes:
-            raise Refused(403, "forbidden", "none of the caller's groups is granted a namespace here")
+            raise Refused(
+                403, "forbidden", "no_granted_group", "none of the caller's groups is granted a namespace here"
+            )
         return Grants.of(f"groups {', '.join(n for n in names if n in groups)}", scopes)
 
 
@@ -119,9 +128,17 @@ class Authentication:
             fields, receive = await _fields_as_sent(scope, receive)
             _at_the_door(grants, fields, headers)
         except Refused as refused:
-            log.info("caller refused", status=refused.status, reason=refused.error)
+            log.info("caller refused", status=refused.status, reason=refused.error, cause=refused.cause)
             challenge = CHALLENGE if refused.status == 401 else []
-            await send_error(send, refused.status, refused.error, trace_id, refused.detail, extra_headers=challenge)
+            await send_error(
+                send,
+                refused.status,
+                refused.error,
+                trace_id,
+                refused.detail,
+                cause=refused.cause,
+                extra_headers=challenge,
+            )
             return
         state["grants"] = grants
         await self.app(scope, receive, send)
@@ -138,11 +155,14 @@ def _names_a_tenant(name: str) -> bool:
 
 def _at_the_door(grants: Grants, fields: dict[str, list[object]], headers: Headers) -> None:
     if any(_names_a_tenant(name) for name in [*fields, *headers.keys()]):
-        raise Refused(403, "forbidden", "the backend tenant follows from the namespace: it cannot be asked for")
+        detail = "the backend tenant follows from the namespace: it cannot be asked for"
+        raise Refused(403, "forbidden", "tenant_asked", detail)
     for name in LABEL_FIELDS:
         for value in fields.get(name, []):
             if not (isinstance(value, str) and (LABEL_VALUE.fullmatch(value) or (name == "stable" and value == ""))):
-                raise Refused(403, "forbidden", f"{name} must be a plain label value the credential covers")
+                raise Refused(
+                    403, "forbidden", "not_a_label_value", f"{name} must be a plain label value the credential covers"
+                )
     namespaces = fields.get("namespace") or [None]
     for namespace in namespaces:
         for service in fields.get("service", []):
@@ -151,7 +171,8 @@ def _at_the_door(grants: Grants, fields: dict[str, list[object]], headers: Heade
             else:
                 covered = grants.covers(str(namespace), str(service))
             if not covered:
-                raise Refused(403, "forbidden", "the credential does not cover that service in that namespace")
+                detail = "the credential does not cover that service in that namespace"
+                raise Refused(403, "forbidden", "not_covered", detail)
 
 
 async def _fields_as_sent(scope: Scope, receive: Receive) -> tuple[dict[str, list[object]], Receive]:

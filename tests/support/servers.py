@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +83,22 @@ class AnalyzerServer:
         if self._process:
             stop_process(self._process, timeout=10)
         self._log.close()
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def error_of(raw: bytes) -> tuple[int, dict[str, str], dict]:
+    """Status, headers and JSON body of one raw HTTP/1.1 response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    assert headers["content-type"] == "application/json", raw
+    return int(status_line.split()[1]), headers, json.loads(body)
 
 
 def build_argo_probe() -> Path:

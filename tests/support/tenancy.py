@@ -48,7 +48,8 @@ def refused(response: httpx.Response, status: int) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
     body = response.json()
-    assert set(body) <= {"error", "cause", "detail", "trace_id"} and body["error"] in ("unauthorized", "forbidden")
+    assert set(body) == {"error", "cause", "detail", "trace_id"} and body["error"] in ("unauthorized", "forbidden")
+    assert body["cause"] and body["detail"], body  # which refusal, and why
     assert "verdict" not in response.text and "checks" not in response.text
     return body
 
