@@ -154,7 +154,7 @@ def _print(body: AnalysisResponse) -> None:
     for reason in body.reasons[1:]:
         console.print(f"  - {reason}")
     table = Table(title=f"{body.service}: {body.canary} vs {body.stable} over {body.window}")
-    for column in ("check", "verdict", "canary", "stable", "threshold", "estimate (interval)", "rule"):
+    for column in ("check", "verdict", "canary", "stable", "threshold", "estimate and its bounds", "rule"):
         table.add_column(column)
     for check in body.checks:
         table.add_row(
@@ -172,7 +172,8 @@ def _print(body: AnalysisResponse) -> None:
         console.print(
             f"statistical: alpha {confidence.alpha:g} per AnalysisRun of {confidence.polls} polls "
             f"(failureLimit {confidence.failure_limit}), {confidence.alpha_per_check:.2g} per check and answer; "
-            f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
+            f"each estimate's two bounds are one-sided, not one interval: a fail's at 1 - alpha, "
+            f"a pass's at {confidence.pass_confidence:g}"
         )
 
 

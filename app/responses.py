@@ -7,14 +7,16 @@ The JSON body, the report, the CLI table, the audit line and the metrics all rea
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Literal
 
 from app import dashboards, links
 from app.analysis import Analysis
-from app.judge.checks import Mode, Observed
+from app.judge.checks import Check, Method, Mode, Observed, Statistic
 from app.judge.distributions import Histogram, NativeHistogram
 from app.judge.findings import Evidence
 from app.judge.judgment import CheckResult
-from app.judge.units import format_value
+from app.judge.units import Unit, format_confidence, format_difference, format_value
 from app.measurement import Role
 from app.models import (
     AnalysisResponse,
@@ -22,11 +24,14 @@ from app.models import (
     ConfidenceOut,
     Interval,
     Links,
+    OneSidedBound,
     Queries,
     Shown,
     Statistics,
 )
 from app.settings import Settings
+
+Side = Literal["lower", "upper"]
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -90,7 +95,7 @@ def _check(analysis: Analysis, result: CheckResult) -> CheckOut:
         ),
         canary_bucket=_bucket(result, analysis.measurement.observed[Role.CANARY]),
         stable_bucket=_bucket(result, analysis.measurement.observed[Role.STABLE]),
-        statistics=_statistics(result.evidence) if result.evidence else None,
+        statistics=_statistics(result, result.evidence) if result.evidence else None,
     )
 
 
@@ -110,9 +115,18 @@ def _confidence(analysis: Analysis) -> ConfidenceOut:
     )
 
 
-def _statistics(evidence: Evidence) -> Statistics:
-    estimate, low, high = (format_value(v, evidence.unit) for v in (evidence.estimate, evidence.low, evidence.high))
-    shown = f"{estimate} ({low} to {high})" if evidence.estimate is not None else f"{low} to {high}"
+def _statistics(result: CheckResult, evidence: Evidence) -> Statistics:
+    check = result.check
+    value = value_text(check, evidence.unit)
+    estimate, limit = _estimate_text(result, evidence, value)
+    failing = fail_side(check)
+    fail = _bound(evidence, failing, 1 - evidence.alpha, evidence.anytime, value)
+    passing = _bound(evidence, _other(failing), evidence.pass_confidence, False, value)
+    past = "above" if failing == "lower" else "below"
+    shown = (
+        f"{estimate}; a fail needs the {fail.side} bound {past} the limit: {_bound_text(fail, value)}; "
+        f"a pass needs the {passing.side} bound within it: {_bound_text(passing, value)}"
+    )
     return Statistics(
         method=evidence.method,
         estimate=finite_or_none(evidence.estimate),
@@ -120,12 +134,76 @@ def _statistics(evidence: Evidence) -> Statistics:
         limit=evidence.limit,
         unit=evidence.unit,
         shown=shown,
+        estimate_shown=estimate,
+        limit_shown=limit,
+        fail_bound=fail,
+        pass_bound=passing,
         effect=finite_or_none(evidence.effect),
         effect_name=evidence.effect_name,
         p_value=finite_or_none(evidence.p_value),
         alpha=evidence.alpha,
         pass_confidence=evidence.pass_confidence,
     )
+
+
+def fail_side(check: Check) -> Side:
+    """The end of a check's interval that a fail needs past the limit. The interval is of what the test
+    estimates: for a share held to a fixed limit, the share itself, so where lower is worse (a conversion
+    rate) its upper end decides a fail; against the stable it is of how much worse the canary is, and its
+    lower end decides, as for every other check."""
+    return "upper" if check.method is Method.BINOMIAL and check.bound.lower_is_worse else "lower"
+
+
+def _other(side: Side) -> Side:
+    return "upper" if side == "lower" else "lower"
+
+
+def value_text(check: Check, unit: Unit) -> Callable[[float | None], str]:
+    """How a statistical check's estimate, its bounds and its limit read: a difference from the stable's share
+    in points."""
+    if check.method is Method.TWO_PROPORTIONS:
+        return lambda value: format_difference(value, unit)
+    return lambda value: format_value(value, unit)
+
+
+def _estimate_text(result: CheckResult, evidence: Evidence, value: Callable[[float | None], str]) -> tuple[str, str]:
+    """What the estimate is, with the limit it is held to; and that limit alone (what the graphic marks)."""
+    check = result.check
+    estimate, limit = value(evidence.estimate), value(evidence.limit)
+    if check.method is Method.BINOMIAL:
+        held = f"{limit} {'needed' if check.bound.lower_is_worse else 'allowed'}"
+        if check.statistic is Statistic.QUANTILE:
+            # "P95 <= 300 ms" is judged as the share of requests slower than 300 ms, against the 5 % a P95 allows.
+            return f"{estimate} slower than {format_value(result.limit, Unit.SECONDS)} ({held})", held
+        return f"{estimate} {check.title} ({held})", held
+    held = f"{limit} tolerated"
+    if check.method is Method.RANK_SHIFT:
+        return f"{estimate} the stable's latency ({held})", held
+    # Two proportions: how much worse the canary's share is than the stable's.
+    relation = "short of" if check.bound.lower_is_worse else "vs"
+    return f"{estimate} {check.title} {relation} the stable's ({held})", held
+
+
+def _bound(
+    evidence: Evidence, side: Side, confidence: float, anytime: bool, value: Callable[[float | None], str]
+) -> OneSidedBound:
+    number = evidence.low if side == "lower" else evidence.high
+    at_least = "≥" if side == "lower" else "≤"
+    return OneSidedBound(
+        side=side,
+        value=finite_or_none(number),
+        confidence=confidence,
+        anytime=anytime,
+        shown=f"{at_least} {value(number)} with {_confidence_text(confidence, anytime)}",
+    )
+
+
+def _bound_text(bound: OneSidedBound, value: Callable[[float | None], str]) -> str:
+    return f"{value(bound.value)} ({_confidence_text(bound.confidence, bound.anytime)})"
+
+
+def _confidence_text(confidence: float, anytime: bool) -> str:
+    return f"{format_confidence(confidence)} confidence{' at any look' if anytime else ''}"
 
 
 def _bucket(result: CheckResult, observed: Observed) -> Interval | None:

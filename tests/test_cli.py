@@ -33,8 +33,9 @@ def test_exit_code_follows_the_verdict(prometheus: LocalPrometheus, service: str
     assert result.returncode == code, result.stderr
     assert result.stdout.startswith(verdict)
     assert "p95_latency" in result.stdout  # the table of checks
-    if code != 2:  # a judged canary: each check's estimate and interval, and the levels behind them
-        assert "estimate (interval)" in result.stdout and "alpha 0.01 per AnalysisRun of 5 polls" in result.stdout
+    if code != 2:  # a judged canary: each check's estimate and its bounds, and the levels behind them
+        assert "estimate and its bounds" in result.stdout and "alpha 0.01 per AnalysisRun of 5 polls" in result.stdout
+        assert "a fail needs the lower bound above the limit" in result.stdout
 
 
 def test_json_output_is_the_api_answer(prometheus: LocalPrometheus) -> None:
