@@ -292,7 +292,9 @@ class Queries(BaseModel):
 
 
 class Shown(BaseModel):
-    """The numbers as a person reads them, in the check's unit."""
+    """The numbers as a person reads them, in the check's unit. A version's number from fewer requests than the
+    traffic gate's `min_requests` reads as the count, "6 requests: not yet meaningful" (the numbers beside stay
+    as measured)."""
 
     canary: str
     stable: str

@@ -182,3 +182,22 @@ async def test_where_lower_is_worse_the_upper_bound_decides_a_fail() -> None:
     assert statistics.estimate_shown == "6.00% conversion rate (10.00% needed)"
     assert "; a fail needs the upper bound below the limit: " in statistics.shown
     assert "; a pass needs the lower bound within it: " in statistics.shown
+
+
+async def test_a_number_from_too_few_requests_is_shown_as_such() -> None:
+    """6 canary requests against the 50 min_requests needs: their P95 of 2 s means nothing yet, and says so."""
+    body = await view(observed(requests=6, p95=2.0), observed(requests=3000, p95=0.087))
+    checks = {check.name: check for check in body.checks}
+    assert body.verdict == "inconclusive"
+    assert checks["canary_traffic"].shown.canary == "6"  # the count itself is exact
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        assert checks[name].shown.canary == "6 requests: not yet meaningful", name
+    assert checks["p95_latency"].canary == pytest.approx(2.0)  # the JSON's number stays as measured
+    assert checks["p95_latency"].shown.stable == "87 ms"
+    # The stable's numbers alike: 10 requests, under the 50 needed (its own numbers are never judged).
+    thin_stable = await view(observed(requests=600, p95=0.12), observed(requests=10, p95=0.3))
+    p95 = next(check for check in thin_stable.checks if check.name == "p95_latency")
+    assert (p95.shown.canary, p95.shown.stable, p95.stable) == ("120 ms", "10 requests: not yet meaningful", 0.3)
+    # As many as the gate needs: a number like any other.
+    enough = await view(observed(requests=50, p95=0.2), observed(requests=3000, p95=0.087), min_requests=50)
+    assert next(check for check in enough.checks if check.name == "p95_latency").shown.canary == "200 ms"
