@@ -9,7 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import charts, links, promql
 from app.analysis import Analysis
-from app.charts import Cell, ChartView, DistributionView, IntervalView, Points, Series
+from app.charts import ChartView, DistributionView, IntervalView, Labelled, Points, Series, StripView
 from app.judge import threshold_rules
 from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
@@ -74,10 +74,10 @@ def judged_history(analysis: Analysis, lookback: Lookback) -> tuple[tuple[float,
     )  # fmt: skip
 
 
-def verdict_strip(judged: Sequence[tuple[float, Judgment]], lookback: Lookback) -> tuple[Cell, ...]:
+def verdict_strip(judged: Sequence[tuple[float, Judgment]], lookback: Lookback) -> StripView:
     """When the canary started to go wrong."""
     verdicts = [(t, judgment.verdict.value) for t, judgment in judged]
-    return charts.strip(verdicts, lookback.start, lookback.end, lookback.step)
+    return charts.strip_view(verdicts, lookback.start, lookback.end, lookback.step)
 
 
 def check_charts(
@@ -155,11 +155,20 @@ def _shares(observed: Observed, check: Check) -> Points:
 
 
 def _interval(out: CheckOut) -> IntervalView | None:
+    """The estimate, its two bounds and the limit, each bound labelled as the answer shows it."""
     statistics = out.statistics
     if statistics is None or statistics.interval.low is None or statistics.interval.high is None:
         return None
+    fail, passing = statistics.fail_bound, statistics.pass_bound
+    bounds = [Labelled("fail", fail.value, fail.shown), Labelled("pass", passing.value, passing.shown)]
     return charts.interval(
-        statistics.interval.low, statistics.interval.high, statistics.estimate, statistics.limit, statistics.unit
+        statistics.interval.low,
+        statistics.interval.high,
+        statistics.estimate,
+        statistics.limit,
+        statistics.unit,
+        limit_text=statistics.limit_shown,
+        labelled=bounds,
     )
 
 
@@ -176,7 +185,7 @@ def render_report(
     body: AnalysisResponse,
     charts: list[CheckChart],
     lookback: Lookback,
-    cells: tuple[Cell, ...],
+    strip: StripView,
     lookback_text: str,
     form: dict[str, str],
 ) -> str:
@@ -184,7 +193,7 @@ def render_report(
         body=body,
         charts=charts,
         history=lookback,
-        cells=cells,
+        strip=strip,
         lookback=lookback_text,
         form=form,
         judged_on=JUDGED_ON[body.confidence.data if body.confidence else "window"].format(window=body.window),

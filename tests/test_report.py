@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -68,7 +69,7 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert page.count('data-mark="slo"') == 1  # the latency SLO, on p95_latency's distribution
     # Every statistical check draws its estimate and interval against its limit.
     assert page.count('<svg class="interval"') == 4
-    assert "estimate (interval)" in page
+    assert "estimate and its bounds" in page
     assert "the canary&#39;s data since it started" in page.split('id="judged-on"')[1].split("</dd>")[0]
     # The verdict strip: a minute per cell over the 30m lookback; inconclusive before the canary
     # started, failing since.
@@ -82,6 +83,27 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert "/graph?g0.expr=" in page
     # Everything the page loads comes from the analyzer itself.
     assert "http" not in page.split("<body>")[0].replace('href="/static/', "")
+
+
+def test_report_shows_each_bound_as_what_it_is(analyzer: AnalyzerServer) -> None:
+    """Each statistical check says what its estimate is, and labels its two ends as the one-sided bounds they
+    are, each at its own confidence: not as one confidence interval."""
+    page = get(analyzer, BROWSER, service="latency-regression").text
+    checks = {check["name"]: check for check in analyzer.analyze(service="latency-regression").json()["checks"]}
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        statistics = checks[name]["statistics"]
+        picture = page.split(f'<svg class="interval" data-check="{name}"')[1].split("</svg>")[0]
+        labels = {n: unescape(text) for n, text in re.findall(r'data-label="(\w+)"[^>]*>([^<]*)</text>', picture)}
+        assert labels == {
+            "limit": statistics["limit_shown"],
+            "fail": statistics["fail_bound"]["shown"],
+            "pass": statistics["pass_bound"]["shown"],
+        }, name
+        assert labels["fail"].startswith("≥ ") and labels["fail"].endswith(" with 99.75% confidence at any look")
+        assert labels["pass"].startswith("≤ ") and labels["pass"].endswith(" with 60% confidence")
+        assert f'<p class="estimate-text">{statistics["estimate_shown"]}</p>' in unescape(page)
+    assert "slower than 300 ms (5.00% allowed)" in checks["p95_latency"]["statistics"]["estimate_shown"]
+    assert 'id="bounds-note"' in page and "not one confidence interval" in page
 
 
 def test_verdict_strip_shows_when_the_canary_went_wrong(analyzer: AnalyzerServer) -> None:
