@@ -77,7 +77,16 @@ class ChartView(PlotView):
     missing: tuple[str, ...]  # series with nothing to draw
 
 
-def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window_start: float) -> ChartView:
+def chart(
+    series: Sequence[Series],
+    unit: Unit,
+    start: float,
+    end: float,
+    window_start: float,
+    tick_text: Callable[[float], str] | None = None,
+) -> ChartView:
+    """Series over time; `tick_text` writes the values' axis (default: each value in `unit`)."""
+    shown = tick_text or (lambda value: format_value(value, unit))
     finite = [v for s in series for _, v in s.points if math.isfinite(v)]
     # Headroom above the highest value, so a line at the top stays visible; a scale below any
     # value worth drawing (a subnormal limit, say) would divide by zero. Zero stays on the axis;
@@ -105,7 +114,7 @@ def chart(series: Sequence[Series], unit: Unit, start: float, end: float, window
         paths=tuple(p for p in paths if p.d),
         legend=paths,
         y_ticks=tuple(
-            Mark(y(value), format_value(value, unit))
+            Mark(y(value), shown(value))
             for value in (bottom + (top - bottom) * i / Y_TICKS for i in range(Y_TICKS + 1))
         ),
         x_ticks=tuple(

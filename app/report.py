@@ -14,10 +14,11 @@ from app.judge import threshold_rules
 from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
 from app.judge.judgment import Judgment, judge
-from app.judge.units import Unit, format_value
+from app.judge.units import Unit
 from app.measurement import History, Role, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
+from app.responses import fail_side, value_text
 
 MAX_POINTS = 120
 # The verdict strip shows what the analyzer would have answered each minute (coarser for long lookbacks).
@@ -25,6 +26,7 @@ MIN_STEP_SECONDS = 60
 
 templates = Environment(loader=PackageLoader("app", "templates"), autoescape=select_autoescape(), trim_blocks=True)
 templates.globals["query_key"] = links.query_key
+templates.globals["fail_side"] = fail_side
 
 
 @dataclass(frozen=True)
@@ -103,33 +105,41 @@ def check_charts(
         ]
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
-        evidence = _evidence(check.name, judged, lookback, span_start)
+        evidence = _evidence(check, judged, lookback, span_start)
         views.append(CheckChart(check, out, view, _distribution(analysis, check, limit), _interval(out), evidence))
     return views
 
 
 def _evidence(
-    name: str, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
+    check: Check, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
 ) -> ChartView | None:
-    """A check's interval at each step: a fail needs its lower end past the limit, a pass its upper
-    end within it. For a canary judged since it started, the lower end holds at every step at once."""
+    """A check's interval at each step: a fail needs its fail side's end past the limit (the lower, unless
+    lower is worse), a pass the other end within it. For a canary judged since it started, the fail side's
+    end holds at every step at once."""
+    name = check.name
     found = [(t, r.evidence) for t, judgment in judged for r in judgment.checks if r.check.name == name and r.evidence]
     if not found:
         return None
     last = found[-1][1]
-    looks = " at any look" if last.anytime else ""
+    fail = f"with {last.confidence_text}{' at any look' if last.anytime else ''}"
+    passing = f"with {last.pass_confidence:.0%} confidence"
+    low_is_fail = fail_side(check) == "lower"
     lows = [(t, e.low) for t, e in found if e.low is not None]
     highs = [(t, e.high) for t, e in found if e.high is not None]
+    value = value_text(check, last.unit)
     series = [
-        Series("low", f"at least, with {last.confidence_text}{looks}", lows),
-        Series("high", f"at most, with {last.pass_confidence:.0%} confidence", highs),
+        Series("low", f"at least, {fail if low_is_fail else passing}", lows),
+        Series("high", f"at most, {passing if low_is_fail else fail}", highs),
         Series(
-            "threshold",
-            f"the limit, {format_value(last.limit, last.unit)}",
-            [(lookback.start, last.limit), (lookback.end, last.limit)],
+            "threshold", f"the limit, {value(last.limit)}", [(lookback.start, last.limit), (lookback.end, last.limit)]
         ),
     ]
-    return charts.chart(series, last.unit, lookback.start, lookback.end, span_start)
+
+    # The axis in the same terms (a difference of shares in points), unsigned as axes are: 0.50 pp, -0.50 pp.
+    def tick(v: float) -> str:
+        return value(v).removeprefix("+")
+
+    return charts.chart(series, last.unit, lookback.start, lookback.end, span_start, tick_text=tick)
 
 
 def _distribution(analysis: Analysis, check: Check, limit: float) -> DistributionView | None:

@@ -10,8 +10,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from app import promql
+from app import promql, report
 from app.demo.local_prometheus import LocalPrometheus
+from app.judge.checks import Bound, Check, Limit, Method, Statistic
+from app.judge.findings import Evidence, Outcome
+from app.judge.judgment import CheckResult, Judgment, Verdict
+from app.judge.units import Unit
+from app.measurement import History
 from tests.support.servers import AnalyzerServer
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -104,6 +109,28 @@ def test_report_shows_each_bound_as_what_it_is(analyzer: AnalyzerServer) -> None
         assert f'<p class="estimate-text">{statistics["estimate_shown"]}</p>' in unescape(page)
     assert "slower than 300 ms (5.00% allowed)" in checks["p95_latency"]["statistics"]["estimate_shown"]
     assert 'id="bounds-note"' in page and "not one confidence interval" in page
+    # A difference between two shares, over time too, is in points.
+    difference = page.split('<svg class="evidence" data-check="error_rate_vs_stable"')[1].split("</figure>")[0]
+    assert "the limit, +0.50 pp" in difference and re.search(r'text-anchor="end">-?\d\.\d\d pp</text>', difference)
+
+
+def test_the_evidence_over_time_names_the_side_a_fail_needs() -> None:
+    """Where lower is worse (a share held above its SLO), the upper bound is the one at 1 - alpha."""
+    floor = Check(
+        name="conversion",
+        title="conversion rate",
+        statistic=Statistic.RATIO,
+        bound=Bound.AT_LEAST,
+        method=Method.BINOMIAL,
+        limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
+    )
+    found = Evidence("e-process", 0.06, 0.05, 0.07, 0.1, Unit.RATIO, None, "", None, 0.0025, 0.6, anytime=True)
+    result = CheckResult(floor, Outcome.FAIL, 0.06, 0.06, 0.1, "", "", found)
+    judged = [(60.0, Judgment(Verdict.FAIL, ("r",), (result,)))]
+    view = report._evidence(floor, judged, report.Lookback(History((), ()), 0.0, 120.0, 60.0), 0.0)
+    legend = {path.name: path.label for path in view.legend}
+    assert legend["high"] == "at most, with 99.75% confidence at any look"
+    assert legend["low"] == "at least, with 60% confidence"
 
 
 def test_verdict_strip_shows_when_the_canary_went_wrong(analyzer: AnalyzerServer) -> None:
