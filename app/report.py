@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -18,7 +18,7 @@ from app.judge.units import Unit
 from app.measurement import History, Role, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
-from app.responses import fail_side, value_text
+from app.responses import counts_requests, fail_side, too_few_requests, value_text
 
 MAX_POINTS = 120
 # The verdict strip shows what the analyzer would have answered each minute (coarser for long lookbacks).
@@ -37,6 +37,8 @@ class CheckChart:
     distribution: DistributionView | None  # latency checks: both versions' shares under each bound
     interval: IntervalView | None  # statistical checks: the estimate, its interval and the limit
     evidence: ChartView | None  # statistical checks: their bounds at each step, against the limit
+    note: str | None = None  # where a version has no line over time: why
+    distribution_note: str | None = None  # where a version has no distribution: too few requests
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,24 @@ def check_charts(
     analysis: Analysis, body: AnalysisResponse, lookback: Lookback, judged: Sequence[tuple[float, Judgment]]
 ) -> list[CheckChart]:
     span_start = analysis.span.since.timestamp()
-    limits = analysis.request.limits()
+    request = analysis.request
+    limits = request.limits()
     outs = {out.name: out for out in body.checks}
+    # A number from too few requests is not drawn, as it is not shown: each step's requests decide its own.
+    enough = {
+        (t, role): too_few_requests(request.checks, limits, observed[role], request.window) is None
+        for t, observed in lookback.history.steps
+        for role in Role
+    }
+    few_now = {
+        role: too_few_requests(request.checks, limits, analysis.measurement.observed[role], request.window)
+        for role in Role
+    }
     views = []
     for result in analysis.judgment.checks:
         check = result.check
-        canary = _series(check, lookback.history, Role.CANARY)
-        stable = _series(check, lookback.history, Role.STABLE)
+        canary, thin_canary = _series(check, lookback.history, Role.CANARY, enough)
+        stable, thin_stable = _series(check, lookback.history, Role.STABLE, enough)
         limit = limits[check.name]
         if check.bound.relative:
             line: Points = [(t, threshold_rules.effective_limit(check.bound, limit, v)) for t, v in stable]
@@ -106,8 +119,27 @@ def check_charts(
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
         evidence = _evidence(check, judged, lookback, span_start)
-        views.append(CheckChart(check, out, view, _distribution(analysis, check, limit), _interval(out), evidence))
+        note = _note(view, {"canary": thin_canary, "stable": thin_stable})
+        distribution = _distribution(analysis, check, limit, few_now)
+        thin = [role.value for role in Role if few_now[role] is not None and counts_requests(check)]
+        few_note = f"too few {' or '.join(thin)} requests to draw" if distribution and thin else None
+        views.append(CheckChart(check, out, view, distribution, _interval(out), evidence, note, few_note))
     return views
+
+
+def _note(view: ChartView, thin: Mapping[str, bool]) -> str | None:
+    """Why a version has no line: no data, or too few requests at every step for its number to mean anything."""
+    missing = [name for name in view.missing if name != "threshold"]
+    if not missing:
+        return None
+    if not view.has_data and not any(thin.values()):
+        return "no data"
+    empty = [name for name in missing if not thin.get(name)]
+    few = [name for name in missing if thin.get(name)]
+    parts = ([f"no {' or '.join(empty)} data"] if empty else []) + (
+        [f"too few {' or '.join(few)} requests to draw"] if few else []
+    )
+    return "; ".join(parts)
 
 
 def _evidence(
@@ -142,13 +174,20 @@ def _evidence(
     return charts.chart(series, last.unit, lookback.start, lookback.end, span_start, tick_text=tick)
 
 
-def _distribution(analysis: Analysis, check: Check, limit: float) -> DistributionView | None:
+def _distribution(
+    analysis: Analysis, check: Check, limit: float, too_few: Mapping[Role, float | None]
+) -> DistributionView | None:
+    """Both versions' shares under each bucket bound; not a version's from too few requests to mean anything."""
     if check.quantile is None:
         return None
     request, observed = analysis.request, analysis.measurement.observed
+
+    def shares(role: Role) -> Points:
+        return [] if too_few[role] is not None else _shares(observed[role], check)
+
     series = [
-        Series("canary", f"canary ({request.canary})", _shares(observed[Role.CANARY], check)),
-        Series("stable", f"stable ({request.stable})", _shares(observed[Role.STABLE], check)),
+        Series("canary", f"canary ({request.canary})", shares(Role.CANARY)),
+        Series("stable", f"stable ({request.stable})", shares(Role.STABLE)),
     ]
     slo = limit if check.bound is Bound.AT_MOST else None
     return charts.distribution(series, slo=slo, quantile=check.quantile)
@@ -182,9 +221,15 @@ def _interval(out: CheckOut) -> IntervalView | None:
     )
 
 
-def _series(check: Check, history: History, role: Role) -> Points:
-    points = ((t, check.value(observed[role])) for t, observed in history.steps)
-    return [(t, value) for t, value in points if value is not None]
+def _series(
+    check: Check, history: History, role: Role, enough: Mapping[tuple[float, Role], bool]
+) -> tuple[Points, bool]:
+    """A version's number at each step, but where it came from too few requests; and whether any did."""
+    measured = [(t, v) for t, v in ((t, check.value(observed[role])) for t, observed in history.steps) if v is not None]
+    if not counts_requests(check):
+        return measured, False
+    drawn = [(t, v) for t, v in measured if enough[t, role]]
+    return drawn, len(drawn) < len(measured)
 
 
 def _threshold_label(bound: Bound, limit: float, unit: Unit) -> str:

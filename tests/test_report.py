@@ -133,6 +133,21 @@ def test_the_evidence_over_time_names_the_side_a_fail_needs() -> None:
     assert legend["low"] == "at least, with 60% confidence"
 
 
+def test_a_number_from_too_few_requests_is_not_shown_as_one(analyzer: AnalyzerServer) -> None:
+    """The `low-traffic` canary's few requests give a P95 and an error rate that mean nothing yet: the table
+    says how many requests there were, the charts draw no line from them, the JSON keeps the numbers."""
+    page = get(analyzer, BROWSER, service="low-traffic").text
+    checks = {check["name"]: check for check in analyzer.analyze(service="low-traffic").json()["checks"]}
+    count = checks["canary_traffic"]["shown"]["canary"]
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        assert checks[name]["shown"]["canary"] == f"{count} requests: not yet meaningful", name
+        assert f'<td class="value">{count} requests: not yet meaningful</td>' in page
+    assert isinstance(checks["p95_latency"]["canary"], float)
+    # Only the request count, exact however few, is drawn for the canary; every other chart says why not.
+    assert page.count('data-series="canary"') == 1
+    assert page.count("too few canary requests to draw") == 4 + 2  # each number over time, each distribution
+
+
 def test_verdict_strip_shows_when_the_canary_went_wrong(analyzer: AnalyzerServer) -> None:
     """The `stopped` canary served until 20 minutes ago: the strip passes, then turns inconclusive."""
     page = get(analyzer, BROWSER, service="stopped").text
