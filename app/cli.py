@@ -199,7 +199,7 @@ def _print(body: AnalysisResponse) -> None:
     for reason in body.reasons[1:]:
         console.print(f"  - {reason}")
     table = Table(title=_title(body))
-    for column in ("check", "verdict", "canary", "stable", "threshold", "estimate (interval)", "rule"):
+    for column in ("check", "verdict", "canary", "stable", "threshold", "estimate and its bounds", "rule"):
         table.add_column(column)
     for check in body.checks:
         table.add_row(
@@ -234,8 +234,11 @@ def _levels(confidence: ConfidenceOut) -> str:
             f"alpha {confidence.alpha:g} over every answer of the run, however many: "
             f"{confidence.alpha_per_check:.2g} per check"
         )
-    intervals = f"intervals from the lower bound at 1 - alpha to the upper at {confidence.pass_confidence:g}"
-    return f"statistical: {spent}; {intervals}"
+    bounds = (
+        f"each estimate's two bounds are one-sided, not one interval: a fail's at 1 - alpha, "
+        f"a pass's at {confidence.pass_confidence:g}"
+    )
+    return f"statistical: {spent}; {bounds}"
 
 
 def _use_configured_checks() -> None:

@@ -292,7 +292,9 @@ class Queries(BaseModel):
 
 
 class Shown(BaseModel):
-    """The numbers as a person reads them, in the check's unit."""
+    """The numbers as a person reads them, in the check's unit. A version's number from fewer requests than the
+    traffic gate's `min_requests` reads as the count, "6 requests: not yet meaningful" (the numbers beside stay
+    as measured)."""
 
     canary: str
     stable: str
@@ -304,18 +306,42 @@ class Interval(BaseModel):
     high: float | None = Field(description="null: unbounded (the +Inf bucket).")
 
 
+class OneSidedBound(BaseModel):
+    """One end of `interval` as what it is: a one-sided bound at its own confidence, which decides one outcome.
+    The two ends are not one confidence interval: the fail side's is at 1 - alpha, the pass side's at
+    pass_confidence."""
+
+    side: Literal["lower", "upper"]
+    value: float | None
+    confidence: float = Field(description="How sure the bound is: 1 - alpha on the fail side, else pass_confidence.")
+    anytime: bool = Field(
+        description="It holds at every look at the canary's data since it started, not at this answer alone."
+    )
+    shown: str = Field(description='As a person reads it, e.g. "≥ 3.72% with 99.75% confidence at any look".')
+
+
 class Statistics(BaseModel):
     """What a statistical check's test found, and how sure it is."""
 
     method: str = Field(description="The test: clopper-pearson, miettinen-nurminen or brunner-munzel.")
     estimate: float | None = Field(description="What the test estimates, in `unit`.")
     interval: Interval = Field(
-        description="`low`: the lower confidence bound at 1 - alpha (above the limit: fail); "
-        "`high`: the upper bound at pass_confidence (within the limit: pass)."
+        description="`low` and `high`: the two one-sided bounds, `fail_bound` and `pass_bound` in the order of "
+        "their values (for a check where higher is worse, `low` is the fail side's)."
     )
     limit: float = Field(description="What the interval is held to, in `unit` (e.g. the 5 % a P95 SLO allows).")
     unit: Unit
-    shown: str = Field(description="The estimate and its interval as a person reads them.")
+    shown: str = Field(
+        description="What the estimate is, and each bound with what it decides, as a person reads them (the CLI's "
+        'column), e.g. "0.08% slower than 300 ms (5.00% allowed); a fail needs the lower bound above the limit: '
+        '0.00% (99.75% confidence at any look); a pass needs the upper bound within it: 0.17% (60% confidence)".'
+    )
+    estimate_shown: str = Field(
+        description='What the estimate is, with its limit: "0.08% slower than 300 ms (5.00% allowed)".'
+    )
+    limit_shown: str = Field(description='The limit as the estimate is held to it: "5.00% allowed", "1.1x tolerated".')
+    fail_bound: OneSidedBound = Field(description="The bound a fail needs past the limit.")
+    pass_bound: OneSidedBound = Field(description="The bound a pass needs within the limit.")
     effect: float | None
     effect_name: str
     p_value: float | None = Field(description='Of "the canary is worse than its limit allows".')

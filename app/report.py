@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import charts, links, promql
 from app.analysis import Analysis
-from app.charts import Cell, ChartView, DistributionView, IntervalView, Points, Series
+from app.charts import ChartView, DistributionView, IntervalView, Labelled, Points, Series, StripView
 from app.judge import threshold_rules
 from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
 from app.judge.judgment import Judgment, judge
-from app.judge.units import Unit, format_value
+from app.judge.units import Unit
 from app.measurement import History, Role, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
+from app.responses import counts_requests, fail_side, too_few_requests, value_text
 
 MAX_POINTS = 120
 # The verdict strip shows what the analyzer would have answered each minute (coarser for long lookbacks).
@@ -25,6 +26,7 @@ MIN_STEP_SECONDS = 60
 
 templates = Environment(loader=PackageLoader("app", "templates"), autoescape=select_autoescape(), trim_blocks=True)
 templates.globals["query_key"] = links.query_key
+templates.globals["fail_side"] = fail_side
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class CheckChart:
     distribution: DistributionView | None  # latency checks: both versions' shares under each bound
     interval: IntervalView | None  # statistical checks: the estimate, its interval and the limit
     evidence: ChartView | None  # statistical checks: their bounds at each step, against the limit
+    note: str | None = None  # where a version has no line over time: why
+    distribution_note: str | None = None  # where a version has no distribution: too few requests
 
 
 @dataclass(frozen=True)
@@ -74,23 +78,34 @@ def judged_history(analysis: Analysis, lookback: Lookback) -> tuple[tuple[float,
     )  # fmt: skip
 
 
-def verdict_strip(judged: Sequence[tuple[float, Judgment]], lookback: Lookback) -> tuple[Cell, ...]:
+def verdict_strip(judged: Sequence[tuple[float, Judgment]], lookback: Lookback) -> StripView:
     """When the canary started to go wrong."""
     verdicts = [(t, judgment.verdict.value) for t, judgment in judged]
-    return charts.strip(verdicts, lookback.start, lookback.end, lookback.step)
+    return charts.strip_view(verdicts, lookback.start, lookback.end, lookback.step)
 
 
 def check_charts(
     analysis: Analysis, body: AnalysisResponse, lookback: Lookback, judged: Sequence[tuple[float, Judgment]]
 ) -> list[CheckChart]:
     span_start = analysis.span.since.timestamp()
-    limits = analysis.request.limits()
+    request = analysis.request
+    limits = request.limits()
     outs = {out.name: out for out in body.checks}
+    # A number from too few requests is not drawn, as it is not shown: each step's requests decide its own.
+    enough = {
+        (t, role): too_few_requests(request.checks, limits, observed[role], request.window) is None
+        for t, observed in lookback.history.steps
+        for role in Role
+    }
+    few_now = {
+        role: too_few_requests(request.checks, limits, analysis.measurement.observed[role], request.window)
+        for role in Role
+    }
     views = []
     for result in analysis.judgment.checks:
         check = result.check
-        canary = _series(check, lookback.history, Role.CANARY)
-        stable = _series(check, lookback.history, Role.STABLE)
+        canary, thin_canary = _series(check, lookback.history, Role.CANARY, enough)
+        stable, thin_stable = _series(check, lookback.history, Role.STABLE, enough)
         limit = limits[check.name]
         if check.bound.relative:
             line: Points = [(t, threshold_rules.effective_limit(check.bound, limit, v)) for t, v in stable]
@@ -103,42 +118,76 @@ def check_charts(
         ]
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
-        evidence = _evidence(check.name, judged, lookback, span_start)
-        views.append(CheckChart(check, out, view, _distribution(analysis, check, limit), _interval(out), evidence))
+        evidence = _evidence(check, judged, lookback, span_start)
+        note = _note(view, {"canary": thin_canary, "stable": thin_stable})
+        distribution = _distribution(analysis, check, limit, few_now)
+        thin = [role.value for role in Role if few_now[role] is not None and counts_requests(check)]
+        few_note = f"too few {' or '.join(thin)} requests to draw" if distribution and thin else None
+        views.append(CheckChart(check, out, view, distribution, _interval(out), evidence, note, few_note))
     return views
 
 
+def _note(view: ChartView, thin: Mapping[str, bool]) -> str | None:
+    """Why a version has no line: no data, or too few requests at every step for its number to mean anything."""
+    missing = [name for name in view.missing if name != "threshold"]
+    if not missing:
+        return None
+    if not view.has_data and not any(thin.values()):
+        return "no data"
+    empty = [name for name in missing if not thin.get(name)]
+    few = [name for name in missing if thin.get(name)]
+    parts = ([f"no {' or '.join(empty)} data"] if empty else []) + (
+        [f"too few {' or '.join(few)} requests to draw"] if few else []
+    )
+    return "; ".join(parts)
+
+
 def _evidence(
-    name: str, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
+    check: Check, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
 ) -> ChartView | None:
-    """A check's interval at each step: a fail needs its lower end past the limit, a pass its upper
-    end within it. For a canary judged since it started, the lower end holds at every step at once."""
+    """A check's interval at each step: a fail needs its fail side's end past the limit (the lower, unless
+    lower is worse), a pass the other end within it. For a canary judged since it started, the fail side's
+    end holds at every step at once."""
+    name = check.name
     found = [(t, r.evidence) for t, judgment in judged for r in judgment.checks if r.check.name == name and r.evidence]
     if not found:
         return None
     last = found[-1][1]
-    looks = " at any look" if last.anytime else ""
+    fail = f"with {last.confidence_text}{' at any look' if last.anytime else ''}"
+    passing = f"with {last.pass_confidence:.0%} confidence"
+    low_is_fail = fail_side(check) == "lower"
     lows = [(t, e.low) for t, e in found if e.low is not None]
     highs = [(t, e.high) for t, e in found if e.high is not None]
+    value = value_text(check, last.unit)
     series = [
-        Series("low", f"at least, with {last.confidence_text}{looks}", lows),
-        Series("high", f"at most, with {last.pass_confidence:.0%} confidence", highs),
+        Series("low", f"at least, {fail if low_is_fail else passing}", lows),
+        Series("high", f"at most, {passing if low_is_fail else fail}", highs),
         Series(
-            "threshold",
-            f"the limit, {format_value(last.limit, last.unit)}",
-            [(lookback.start, last.limit), (lookback.end, last.limit)],
+            "threshold", f"the limit, {value(last.limit)}", [(lookback.start, last.limit), (lookback.end, last.limit)]
         ),
     ]
-    return charts.chart(series, last.unit, lookback.start, lookback.end, span_start)
+
+    # The axis in the same terms (a difference of shares in points), unsigned as axes are: 0.50 pp, -0.50 pp.
+    def tick(v: float) -> str:
+        return value(v).removeprefix("+")
+
+    return charts.chart(series, last.unit, lookback.start, lookback.end, span_start, tick_text=tick)
 
 
-def _distribution(analysis: Analysis, check: Check, limit: float) -> DistributionView | None:
+def _distribution(
+    analysis: Analysis, check: Check, limit: float, too_few: Mapping[Role, float | None]
+) -> DistributionView | None:
+    """Both versions' shares under each bucket bound; not a version's from too few requests to mean anything."""
     if check.quantile is None:
         return None
     request, observed = analysis.request, analysis.measurement.observed
+
+    def shares(role: Role) -> Points:
+        return [] if too_few[role] is not None else _shares(observed[role], check)
+
     series = [
-        Series("canary", f"canary ({request.canary})", _shares(observed[Role.CANARY], check)),
-        Series("stable", f"stable ({request.stable})", _shares(observed[Role.STABLE], check)),
+        Series("canary", f"canary ({request.canary})", shares(Role.CANARY)),
+        Series("stable", f"stable ({request.stable})", shares(Role.STABLE)),
     ]
     slo = limit if check.bound is Bound.AT_MOST else None
     return charts.distribution(series, slo=slo, quantile=check.quantile)
@@ -155,17 +204,32 @@ def _shares(observed: Observed, check: Check) -> Points:
 
 
 def _interval(out: CheckOut) -> IntervalView | None:
+    """The estimate, its two bounds and the limit, each bound labelled as the answer shows it."""
     statistics = out.statistics
     if statistics is None or statistics.interval.low is None or statistics.interval.high is None:
         return None
+    fail, passing = statistics.fail_bound, statistics.pass_bound
+    bounds = [Labelled("fail", fail.value, fail.shown), Labelled("pass", passing.value, passing.shown)]
     return charts.interval(
-        statistics.interval.low, statistics.interval.high, statistics.estimate, statistics.limit, statistics.unit
+        statistics.interval.low,
+        statistics.interval.high,
+        statistics.estimate,
+        statistics.limit,
+        statistics.unit,
+        limit_text=statistics.limit_shown,
+        labelled=bounds,
     )
 
 
-def _series(check: Check, history: History, role: Role) -> Points:
-    points = ((t, check.value(observed[role])) for t, observed in history.steps)
-    return [(t, value) for t, value in points if value is not None]
+def _series(
+    check: Check, history: History, role: Role, enough: Mapping[tuple[float, Role], bool]
+) -> tuple[Points, bool]:
+    """A version's number at each step, but where it came from too few requests; and whether any did."""
+    measured = [(t, v) for t, v in ((t, check.value(observed[role])) for t, observed in history.steps) if v is not None]
+    if not counts_requests(check):
+        return measured, False
+    drawn = [(t, v) for t, v in measured if enough[t, role]]
+    return drawn, len(drawn) < len(measured)
 
 
 def _threshold_label(bound: Bound, limit: float, unit: Unit) -> str:
@@ -176,7 +240,7 @@ def render_report(
     body: AnalysisResponse,
     charts: list[CheckChart],
     lookback: Lookback,
-    cells: tuple[Cell, ...],
+    strip: StripView,
     lookback_text: str,
     form: dict[str, str],
 ) -> str:
@@ -184,7 +248,7 @@ def render_report(
         body=body,
         charts=charts,
         history=lookback,
-        cells=cells,
+        strip=strip,
         lookback=lookback_text,
         form=form,
         judged_on=JUDGED_ON[body.confidence.data if body.confidence else "window"].format(window=body.window),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from selenium import webdriver
@@ -71,3 +71,64 @@ def test_report_form_reruns_the_analysis(browser: webdriver.Chrome, analyzer: An
     assert "verdict-inconclusive" in verdict.get_attribute("class")
     assert "no canary data" in browser.find_element(By.ID, "chart-p95_latency").text
     browser.save_screenshot(str(artifacts / "report-no-canary.png"))
+
+
+# What a reader must be able to read whole, at the report's usual widths: every badge and box of text shows all
+# of its text (an "INCONCLUSIVE" badge once lost its last letter at 1300 px), the page never scrolls sideways,
+# and every label drawn in a picture lies inside that picture, clear of the others, at a size one can read (an
+# SVG's text scales with its picture: the interval graphics' labels were once drawn at 6 px).
+SMALLEST_LABEL_PX = 11
+UNREADABLE = r"""
+const smallest = arguments[0], problems = [];
+const name = (el) => {
+  const classes = (el.getAttribute("class") || "").trim().split(/\s+/).filter(Boolean).map((c) => "." + c).join("");
+  return `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${classes} "${el.textContent.trim().slice(0, 40)}"`;
+};
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth) problems.push(`the page scrolls sideways: ${root.scrollWidth}px`);
+for (const el of document.querySelectorAll("body *:not(svg):not(svg *)")) {
+  if (getComputedStyle(el).display === "inline") continue;  // wraps: its box is its lines
+  if (el.scrollWidth > el.clientWidth + 1) {
+    problems.push(`${name(el)} is cut off: its content is ${el.scrollWidth}px wide in ${el.clientWidth}px`);
+  }
+}
+const apart = (a, b) => a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5
+    || b.bottom <= a.top + 0.5;
+for (const svg of document.querySelectorAll("main svg")) {
+  const box = svg.getBoundingClientRect();
+  const texts = [...svg.querySelectorAll("text")];
+  const boxes = texts.map((text) => text.getBoundingClientRect());
+  texts.forEach((text, i) => {
+    const drawn = parseFloat(getComputedStyle(text).fontSize) * text.getScreenCTM().a;
+    if (drawn < smallest) problems.push(`${name(text)} is drawn at ${drawn.toFixed(1)}px`);
+    const b = boxes[i];
+    if (b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5 || b.bottom > box.bottom + 0.5) {
+      problems.push(`${name(text)} runs off its picture ${name(svg.closest("[data-check]") || svg)}`);
+    }
+    boxes.slice(0, i).forEach((other, j) => {
+      if (!apart(b, other)) problems.push(`${name(text)} runs into ${name(texts[j])}`);
+    });
+  });
+}
+return problems;
+"""
+
+
+@pytest.mark.parametrize("width", [1300, 1920])
+@pytest.mark.parametrize("service", ["low-traffic", "latency-regression", "healthy", "not a label value"])
+def test_nothing_is_cut_off_or_too_small_to_read(
+    browser: webdriver.Chrome, analyzer: AnalyzerServer, artifacts: Path, service: str, width: int
+) -> None:
+    browser.set_window_size(width, 1600)
+    try:
+        browser.get(f"{analyzer.url}/analyze?{urlencode({'service': service, 'format': 'html'})}")
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(width, height + 200)  # the whole page in the screenshot
+        browser.save_screenshot(str(artifacts / f"report-{service.replace(' ', '-')}-{width}.png"))
+        assert browser.find_element(By.ID, "verdict").text
+        if service != "not a label value":  # a report, not the 422 page: its pictures' labels were there to measure
+            assert len(browser.find_elements(By.CSS_SELECTOR, "main svg text")) > 20
+        problems = browser.execute_script(UNREADABLE, SMALLEST_LABEL_PX)
+        assert not problems, "\n".join(problems)
+    finally:
+        browser.set_window_size(1300, 1600)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from app.charts import (
+    FONT_SIZE,
     HEIGHT,
+    INTERVAL_WIDTH,
     MARGIN_BOTTOM,
     MARGIN_LEFT,
     MARGIN_RIGHT,
+    STRIP_WIDTH,
     WIDTH,
+    Label,
+    Labelled,
+    Mark,
     Series,
     chart,
     distribution,
     interval,
+    label_at,
+    spaced,
     strip,
+    strip_view,
+    text_width,
 )
 from app.judge.units import Unit
 
@@ -81,3 +92,52 @@ def test_strip_has_a_cell_per_step() -> None:
     assert [c.verdict for c in cells] == ["pass", "fail", "inconclusive"]
     assert cells[0].x == MARGIN_LEFT and cells[1].x == cells[0].x + cells[0].width
     assert cells[2].x + cells[2].width == WIDTH - MARGIN_RIGHT
+
+
+def extent(label: Label) -> tuple[float, float]:
+    """Where a label runs, as wide as the layout takes it to be."""
+    width = text_width(label.text)
+    start = {"start": label.x, "middle": label.x - width / 2, "end": label.x - width}[label.anchor]
+    return start, start + width
+
+
+def test_a_label_stays_inside_its_picture() -> None:
+    text = "≥ 3.72% with 99.75% confidence at any look"
+    centred = label_at("fail", 160, 50, text, 2, 318)
+    assert (centred.x, centred.anchor) == (160, "middle")
+    # Near an edge it runs from its mark away from the edge, or, with no room for that, ends at the edge.
+    short = label_at("fail", 20, 50, "≤ 6.17%", 2, 318)
+    assert (short.anchor, short.x) == ("start", 20)
+    for mark in (30, 310):
+        start, end = extent(label_at("fail", mark, 50, text, 2, 318))
+        assert start >= 2 and end <= 318, mark
+    too_wide = label_at("fail", 300, 50, text * 2, 2, 318)
+    assert (too_wide.anchor, too_wide.x) == ("end", 318)  # its end, at least, in the picture
+
+
+def test_crowded_tick_labels_are_thinned() -> None:
+    kept = spaced([Mark(position, f"{position} ms") for position in (0, 20, 35, 60, 200)])
+    assert [m.position for m in kept] == [0, 60, 200]
+    for before, after in itertools.pairwise(kept):
+        assert after.position - before.position >= (text_width(before.label) + text_width(after.label)) / 2
+
+
+def test_interval_labels_its_bounds_each_on_a_row_of_its_own() -> None:
+    """However close two bounds are, their labels do not meet: each has its row, under the bar."""
+    bounds = [Labelled("fail", 2.31, "≥ 2.31x with 99.75% confidence at any look"), Labelled("pass", 2.54, "≤ 2.54x")]
+    view = interval(2.31, 2.54, 2.53, 1.1, Unit.FACTOR, limit_text="1.1x tolerated", labelled=bounds)
+    limit, fail, passing = view.labels
+    assert (limit.name, limit.text, limit.x) == ("limit", "1.1x tolerated", view.limit.position)
+    assert limit.y < view.bar_y < fail.y - FONT_SIZE and fail.y + FONT_SIZE <= passing.y + 4
+    assert view.height >= passing.y + 3 and view.width == INTERVAL_WIDTH
+    for label in view.labels:
+        start, end = extent(label)
+        assert start >= 0 and end <= view.width, label
+
+
+def test_pictures_are_drawn_at_their_own_size_with_a_readable_font() -> None:
+    view = chart([Series("canary", "c", [(0, 1.0), (1, 2.0)])], Unit.SECONDS, 0, 1, 0)
+    assert (view.width, view.height, view.font_size) == (WIDTH, HEIGHT, FONT_SIZE) and FONT_SIZE >= 12
+    across = strip_view([(60, "pass"), (120, "fail")], start=30, end=150, step=60)
+    assert (across.width, across.left, across.right) == (STRIP_WIDTH, MARGIN_LEFT, STRIP_WIDTH - MARGIN_RIGHT)
+    assert across.cells[-1].x + across.cells[-1].width == across.right

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from app import promql
+from app import promql, report
 from app.demo.local_prometheus import LocalPrometheus
+from app.judge.checks import Bound, Check, Limit, Method, Statistic
+from app.judge.findings import Evidence, Outcome
+from app.judge.judgment import CheckResult, Judgment, Verdict
+from app.judge.units import Unit
+from app.measurement import History
 from tests.support.servers import AnalyzerServer
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def just_now() -> str:
+    return (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
 
 
 def get(server: AnalyzerServer, accept: str | None = None, **params: str) -> httpx.Response:
@@ -68,7 +79,7 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert page.count('data-mark="slo"') == 1  # the latency SLO, on p95_latency's distribution
     # Every statistical check draws its estimate and interval against its limit.
     assert page.count('<svg class="interval"') == 4
-    assert "estimate (interval)" in page
+    assert "estimate and its bounds" in page
     assert "the canary&#39;s data since it started" in page.split('id="judged-on"')[1].split("</dd>")[0]
     # The verdict strip: a minute per cell over the 30m lookback; inconclusive before the canary
     # started, failing since.
@@ -82,6 +93,66 @@ def test_report_of_a_failing_canary(analyzer: AnalyzerServer) -> None:
     assert "/graph?g0.expr=" in page
     # Everything the page loads comes from the analyzer itself.
     assert "http" not in page.split("<body>")[0].replace('href="/static/', "")
+
+
+def test_report_shows_each_bound_as_what_it_is(analyzer: AnalyzerServer) -> None:
+    """Each statistical check says what its estimate is, and labels its two ends as the one-sided bounds they
+    are, each at its own confidence: not as one confidence interval."""
+    moment = {"service": "latency-regression", "at": just_now()}  # the page and the JSON on the same data
+    page = get(analyzer, BROWSER, **moment).text
+    checks = {check["name"]: check for check in analyzer.analyze(**moment).json()["checks"]}
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        statistics = checks[name]["statistics"]
+        picture = page.split(f'<svg class="interval" data-check="{name}"')[1].split("</svg>")[0]
+        labels = {n: unescape(text) for n, text in re.findall(r'data-label="(\w+)"[^>]*>([^<]*)</text>', picture)}
+        assert labels == {
+            "limit": statistics["limit_shown"],
+            "fail": statistics["fail_bound"]["shown"],
+            "pass": statistics["pass_bound"]["shown"],
+        }, name
+        assert labels["fail"].startswith("≥ ") and labels["fail"].endswith(" with 99.75% confidence at any look")
+        assert labels["pass"].startswith("≤ ") and labels["pass"].endswith(" with 60% confidence")
+        assert f'<p class="estimate-text">{statistics["estimate_shown"]}</p>' in unescape(page)
+    assert "slower than 300 ms (5.00% allowed)" in checks["p95_latency"]["statistics"]["estimate_shown"]
+    assert 'id="bounds-note"' in page and "not one confidence interval" in page
+    # A difference between two shares, over time too, is in points.
+    difference = page.split('<svg class="evidence" data-check="error_rate_vs_stable"')[1].split("</figure>")[0]
+    assert "the limit, +0.50 pp" in difference and re.search(r'text-anchor="end">-?\d\.\d\d pp</text>', difference)
+
+
+def test_the_evidence_over_time_names_the_side_a_fail_needs() -> None:
+    """Where lower is worse (a share held above its SLO), the upper bound is the one at 1 - alpha."""
+    floor = Check(
+        name="conversion",
+        title="conversion rate",
+        statistic=Statistic.RATIO,
+        bound=Bound.AT_LEAST,
+        method=Method.BINOMIAL,
+        limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
+    )
+    found = Evidence("e-process", 0.06, 0.05, 0.07, 0.1, Unit.RATIO, None, "", None, 0.0025, 0.6, anytime=True)
+    result = CheckResult(floor, Outcome.FAIL, 0.06, 0.06, 0.1, "", "", found)
+    judged = [(60.0, Judgment(Verdict.FAIL, ("r",), (result,)))]
+    view = report._evidence(floor, judged, report.Lookback(History((), ()), 0.0, 120.0, 60.0), 0.0)
+    legend = {path.name: path.label for path in view.legend}
+    assert legend["high"] == "at most, with 99.75% confidence at any look"
+    assert legend["low"] == "at least, with 60% confidence"
+
+
+def test_a_number_from_too_few_requests_is_not_shown_as_one(analyzer: AnalyzerServer) -> None:
+    """The `low-traffic` canary's few requests give a P95 and an error rate that mean nothing yet: the table
+    says how many requests there were, the charts draw no line from them, the JSON keeps the numbers."""
+    moment = {"service": "low-traffic", "at": just_now()}
+    page = get(analyzer, BROWSER, **moment).text
+    checks = {check["name"]: check for check in analyzer.analyze(**moment).json()["checks"]}
+    count = checks["canary_traffic"]["shown"]["canary"]
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        assert checks[name]["shown"]["canary"] == f"{count} requests: not yet meaningful", name
+        assert f'<td class="value">{count} requests: not yet meaningful</td>' in page
+    assert isinstance(checks["p95_latency"]["canary"], float)
+    # Only the request count, exact however few, is drawn for the canary; every other chart says why not.
+    assert page.count('data-series="canary"') == 1
+    assert page.count("too few canary requests to draw") == 4 + 2  # each number over time, each distribution
 
 
 def test_verdict_strip_shows_when_the_canary_went_wrong(analyzer: AnalyzerServer) -> None:

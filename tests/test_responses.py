@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.analysis import plan_for, run_analysis
-from app.models import AnalysisRequest
+from app.judge.builtin_checks import CHECKS
+from app.judge.checks import Bound, Check, Limit, Method, Queries, Statistic
+from app.judge.distributions import Outcomes
+from app.models import AnalysisRequest, RequestModels
 from app.presets import PRESETS, Preset
 from app.responses import analysis_response
 from app.settings import Settings
@@ -51,7 +54,10 @@ async def test_statistical_checks_carry_their_evidence() -> None:
     checks = {check.name: check for check in body.checks}
     versus = checks["p95_latency_vs_stable"].statistics
     assert versus.method == "brunner-munzel, anytime"
-    assert versus.shown.startswith(f"{versus.estimate:.3g}x (")
+    assert versus.shown.startswith(
+        f"{versus.estimate:.3g}x the stable's latency (1.1x tolerated); a fail needs the lower bound above the "
+        f"limit: {versus.interval.low:.3g}x (99.75% confidence at any look)"
+    )
     errors = checks["error_rate"].statistics
     assert (errors.method, errors.unit, errors.estimate) == ("e-process", "ratio", pytest.approx(0.001))
     assert errors.interval.low <= errors.estimate <= errors.interval.high
@@ -106,3 +112,98 @@ async def test_grafana_link_opens_the_presets_dashboard() -> None:
     settings = Settings(prometheus_url="http://prom:9090", grafana_url="https://grafana.example")
     body = analysis_response(analysis, settings)
     assert body.links.grafana.startswith("https://grafana.example/d/canary-vs-stable-istio/")
+
+
+async def test_each_estimate_says_what_it_estimates() -> None:
+    """A P95 check's estimate is a share of requests: said so, beside the P95 in the canary column."""
+    body = await view(observed(requests=600, p95=0.45), observed(requests=3000, p95=0.12))
+    checks = {check.name: check.statistics for check in body.checks if check.statistics}
+    slower = checks["p95_latency"]
+    assert slower.estimate_shown == f"{slower.estimate * 100:.2f}% slower than 300 ms (5.00% allowed)"
+    assert slower.limit_shown == "5.00% allowed" and slower.limit == pytest.approx(0.05)
+    errors = checks["error_rate"]
+    assert errors.estimate_shown == "0.10% error rate (2.00% allowed)"
+    factor = checks["p95_latency_vs_stable"]
+    assert factor.estimate_shown == f"{factor.estimate:.3g}x the stable's latency (1.1x tolerated)"
+    # A difference between two shares is in points: +0.00 pp, not "0.00%" as if it were a share.
+    difference = checks["error_rate_vs_stable"]
+    assert difference.estimate_shown == "+0.00 pp error rate vs the stable's (+0.50 pp tolerated)"
+    assert difference.shown.startswith(difference.estimate_shown + "; a fail needs the lower bound above the limit: -")
+    assert " pp (99.75% confidence at any look); a pass needs the upper bound within it: +" in difference.shown
+
+
+async def test_each_bound_is_shown_as_what_it_is() -> None:
+    """The two ends are one-sided bounds at different confidences, each deciding one outcome: not one interval."""
+    body = await view(observed(requests=600, p95=0.45), observed(requests=3000, p95=0.12))
+    errors = next(check.statistics for check in body.checks if check.name == "error_rate")
+    fail, passing = errors.fail_bound, errors.pass_bound
+    assert (fail.side, fail.value, fail.confidence, fail.anytime) == ("lower", errors.interval.low, 0.9975, True)
+    assert (passing.side, passing.value, passing.confidence, passing.anytime) == (
+        "upper",
+        errors.interval.high,
+        0.6,
+        False,
+    )
+    low, high = f"{fail.value * 100:.2f}%", f"{passing.value * 100:.2f}%"
+    assert fail.shown == f"≥ {low} with 99.75% confidence at any look"
+    assert passing.shown == f"≤ {high} with 60% confidence"
+    assert errors.shown == (
+        f"0.10% error rate (2.00% allowed); a fail needs the lower bound above the limit: {low} (99.75% confidence "
+        f"at any look); a pass needs the upper bound within it: {high} (60% confidence)"
+    )
+    # On a window, the fail side's confidence is per answer (alpha split over the polls), not at any look.
+    fixed = await view(observed(requests=600, p95=0.45), observed(requests=3000, p95=0.12), guarantee="fixed_polls")
+    errors = next(check.statistics for check in fixed.checks if check.name == "error_rate")
+    assert (errors.fail_bound.confidence, errors.fail_bound.anytime) == (pytest.approx(0.999), False)
+    assert "(99.9% confidence); a pass needs" in errors.shown and "any look" not in errors.shown
+
+
+CONVERSION = Check(
+    name="conversion",
+    title="conversion rate",
+    statistic=Statistic.RATIO,
+    bound=Bound.AT_LEAST,
+    method=Method.BINOMIAL,
+    limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
+    queries=Queries(
+        events='sum(increase(orders_total{app="$service",version="$version"}[$window]))',
+        trials='sum(increase(visits_total{app="$service",version="$version"}[$window]))',
+    ),
+)
+
+
+async def test_where_lower_is_worse_the_upper_bound_decides_a_fail() -> None:
+    """A share that must stay above its SLO (a conversion rate) fails on its upper bound, passes on its lower."""
+    request = RequestModels.of((*CHECKS, CONVERSION)).request(service="checkout", at=AT)
+    visits = {"check:conversion": Outcomes(ok=4000 - 240, errors=240)}  # 240 orders in 4,000 visits: 6 %
+    canary, stable = {**observed(), **visits}, {**observed(), **visits}
+    analysis = await run_analysis(request, fake_for(request, Preset(), canary, stable), Preset(), budget_seconds=2)
+    body = analysis_response(analysis, Settings(prometheus_url="http://prom:9090"))
+    [conversion] = [check for check in body.checks if check.name == "conversion"]
+    statistics = conversion.statistics
+    assert conversion.verdict == "fail"
+    assert (statistics.fail_bound.side, statistics.pass_bound.side) == ("upper", "lower")
+    assert statistics.fail_bound.value == statistics.interval.high < 0.1
+    assert statistics.fail_bound.shown.startswith("≤ ") and statistics.fail_bound.anytime
+    assert statistics.estimate_shown == "6.00% conversion rate (10.00% needed)"
+    assert "; a fail needs the upper bound below the limit: " in statistics.shown
+    assert "; a pass needs the lower bound within it: " in statistics.shown
+
+
+async def test_a_number_from_too_few_requests_is_shown_as_such() -> None:
+    """6 canary requests against the 50 min_requests needs: their P95 of 2 s means nothing yet, and says so."""
+    body = await view(observed(requests=6, p95=2.0), observed(requests=3000, p95=0.087))
+    checks = {check.name: check for check in body.checks}
+    assert body.verdict == "inconclusive"
+    assert checks["canary_traffic"].shown.canary == "6"  # the count itself is exact
+    for name in ("p95_latency", "error_rate", "p95_latency_vs_stable", "error_rate_vs_stable"):
+        assert checks[name].shown.canary == "6 requests: not yet meaningful", name
+    assert checks["p95_latency"].canary == pytest.approx(2.0)  # the JSON's number stays as measured
+    assert checks["p95_latency"].shown.stable == "87 ms"
+    # The stable's numbers alike: 10 requests, under the 50 needed (its own numbers are never judged).
+    thin_stable = await view(observed(requests=600, p95=0.12), observed(requests=10, p95=0.3))
+    p95 = next(check for check in thin_stable.checks if check.name == "p95_latency")
+    assert (p95.shown.canary, p95.shown.stable, p95.stable) == ("120 ms", "10 requests: not yet meaningful", 0.3)
+    # As many as the gate needs: a number like any other.
+    enough = await view(observed(requests=50, p95=0.2), observed(requests=3000, p95=0.087), min_requests=50)
+    assert next(check for check in enough.checks if check.name == "p95_latency").shown.canary == "200 ms"
