@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from app import promql
 from app.canary_lives import EMPTY as EMPTY_MINUTES
-from app.canary_lives import CanaryLives, Known, Minutes
+from app.canary_lives import MINUTE, CanaryLives, Known, Minutes
 from app.judge.checks import Check, Mode, Observed, Source, Statistic
 from app.judge.judgment import Guarantee, Judgment, judge
 from app.judge.recent import SPAN_MINUTES, Counts, Timeline
@@ -234,7 +234,6 @@ class Measuring:
         return plan, await measure(plan, self.client, self.at, self.left())
 
 
-MINUTE = 60.0
 # A minute's counts are read once it has settled, this long after it ended: late samples (a slow scrape,
 # remote write) have landed by then, so every replica, and a restarted one, reads the same.
 SETTLE_SECONDS = 60.0
@@ -293,16 +292,7 @@ class RecentMinutes:
         minutes = self.kept.merged(fetched, self.needed[0]).merged(asked, self.needed[0])
         if self.lives is not None:
             self.lives.keep(self.base.counts_between(MINUTE), minutes, self.needed[0])
-        by_end = {end: (canary, stable) for end, canary, stable in minutes.rows()}
-        rows = [by_end.get(end) or _counts({}) for end in self.needed]
-        rows.append(_counts(measurement.between.get(TAIL, {})))
-        return Timeline(
-            canary_start=canary_start,
-            starts=(*(end - MINUTE for end in self.needed), self.settled),
-            end=self.at,
-            canary=Counts.stack([canary for canary, _ in rows]),
-            stable=Counts.stack([stable for _, stable in rows]),
-        )
+        return minutes.timeline(self.needed, canary_start, (self.at, *_counts(measurement.between.get(TAIL, {}))))
 
 
 def _name(end: float) -> str:

@@ -19,6 +19,7 @@ from app.models import (
     AnalysisResponse,
     ErrorResponse,
     RequestModels,
+    Statistics,
     preset_problem,
 )
 from app.negotiation import wants_html
@@ -235,6 +236,8 @@ def _audit(
                 "canary": check.canary,
                 "stable": check.stable,
                 "threshold": check.threshold,
+                # What decided: the data judged as a whole, or a recent span of the canary's life (since when).
+                **(_decided_on(check.statistics) if check.statistics else {}),
             }
             for check in body.checks
         ],
@@ -242,6 +245,10 @@ def _audit(
         total_ms=_ms(seconds),
         shared=shared,  # joined an identical analysis already in flight: its queries, not new ones
     )
+
+
+def _decided_on(statistics: Statistics) -> dict:
+    return {"scope": statistics.scope, "since": statistics.since.isoformat(), "span": statistics.span}
 
 
 def _ms(seconds: float) -> float:

@@ -16,13 +16,15 @@ than a cache of what Prometheus says.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
 
-from app.judge.recent import Counts
+from app.judge.recent import Counts, Timeline
+
+MINUTE = 60.0
 
 V = TypeVar("V")
 
@@ -52,6 +54,28 @@ class Minutes:
         for i, end in enumerate(self.ends):
             row = np.array([i])
             yield end, self.canary.rows(row), self.stable.rows(row)
+
+    def timeline(
+        self, ends: Sequence[float], canary_start: float | None, tail: tuple[float, Counts, Counts] | None = None
+    ) -> Timeline:
+        """The minutes ending at `ends` (ascending; one not kept counted nothing) as a timeline, with the `tail`
+        (its end, and both versions' counts since the last minute) after them when there is one."""
+        by_end = {end: (canary, stable) for end, canary, stable in self.rows()}
+        nothing = (Counts.of({}), Counts.of({}))
+        rows = [by_end.get(end, nothing) for end in ends]
+        starts = [end - MINUTE for end in ends]
+        end = ends[-1]
+        if tail is not None:
+            end, *counts = tail
+            rows.append((counts[0], counts[1]))
+            starts.append(ends[-1])
+        return Timeline(
+            canary_start=canary_start,
+            starts=tuple(starts),
+            end=end,
+            canary=Counts.stack([canary for canary, _ in rows]),
+            stable=Counts.stack([stable for _, stable in rows]),
+        )
 
     def merged(self, newer: Minutes, oldest: float) -> Minutes:
         """These and `newer` (which wins where both have a minute), without the minutes ending before `oldest`."""

@@ -47,7 +47,11 @@ QUERY_DURATION = Histogram(
     "Time Prometheus took to answer one query.",
     buckets=LATENCY_BUCKETS,
 )
-CHECKS = Counter("canary_analyzer_checks_total", "Checks judged, by check and outcome.", ["check", "outcome"])
+# `scope`: what the outcome was decided on: the data judged as a whole, or a recent span of the canary's life.
+CHECKS = Counter(
+    "canary_analyzer_checks_total", "Checks judged, by check, outcome and what decided.", ["check", "outcome", "scope"]
+)
+
 QUERY_ERRORS = Counter(
     "canary_analyzer_prometheus_errors_total",
     "Prometheus queries that gave no usable answer, by cause.",
@@ -102,13 +106,15 @@ def start_at_zero(causes: Iterable[str], checks: Iterable[Check]) -> None:
         CONNECTIONS_REFUSED.labels(reason=reason)
     for check in checks:
         for outcome in Outcome:
-            CHECKS.labels(check=check.name, outcome=outcome)
+            CHECKS.labels(check=check.name, outcome=outcome, scope="whole")
+        CHECKS.labels(check=check.name, outcome=Outcome.FAIL, scope="recent")  # a recent span only ever fails
 
 
 def record_analysis(body: AnalysisResponse, namespace: str | None, seconds: float) -> None:
     _count_analysis(body.verdict, namespace, body.service)
     for check in body.checks:
-        CHECKS.labels(check=check.name, outcome=check.verdict).inc()
+        scope = check.statistics.scope if check.statistics else "whole"
+        CHECKS.labels(check=check.name, outcome=check.verdict, scope=scope).inc()
     ANALYSIS_DURATION.observe(seconds)
 
 

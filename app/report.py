@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import charts, links, promql
 from app.analysis import Analysis
+from app.canary_lives import MINUTE, Minutes
 from app.charts import ChartView, DistributionView, IntervalView, Labelled, Points, Series, StripView
-from app.judge import threshold_rules
-from app.judge.checks import Bound, Check, Observed
+from app.judge import recent, threshold_rules
+from app.judge.checks import Bound, Check, Observed, Source
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
-from app.judge.judgment import Judgment, judge
+from app.judge.judgment import Judgment, judge, span_rule
+from app.judge.recent import SPAN_MINUTES, Counts, Timeline
 from app.judge.units import Unit
-from app.measurement import History, Role, measure_range
+from app.measurement import History, Role, gather_within, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
 from app.responses import counts_requests, fail_side, too_few_requests, value_text
 
 MAX_POINTS = 120
+# Recent spans are drawn over lookbacks of up to this long: each step needs the hour of minutes before it.
+MAX_RECENT_LOOKBACK_SECONDS = 12 * 3600
 # The verdict strip shows what the analyzer would have answered each minute (coarser for long lookbacks).
 MIN_STEP_SECONDS = 60
 
@@ -43,13 +48,15 @@ class CheckChart:
 
 @dataclass(frozen=True)
 class Lookback:
-    """What the charts show: the same measurement at each step of the lookback."""
+    """What the charts show: the same measurement at each step of the lookback, and, judged since the canary
+    started, the recent minutes before each step."""
 
     history: History
     start: float
     end: float
     step: float
     error: str | None = None
+    timelines: Mapping[float, Timeline] = field(default_factory=dict)
 
 
 async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: str, budget_seconds: float) -> Lookback:
@@ -57,23 +64,47 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
     end = analysis.evaluated_at.timestamp()
     start = end - promql.duration(lookback).total_seconds()
     step = max(MIN_STEP_SECONDS, (end - start) / MAX_POINTS)
+    recent = analysis.timeline is not None and end - start <= MAX_RECENT_LOOKBACK_SECONDS
+    first_minute = math.floor(start / MINUTE) * MINUTE - MINUTE * (SPAN_MINUTES - 1)
+    calls = {"history": measure_range(analysis.plan, client, start, end, step, budget_seconds)}
+    if recent:
+        counting = analysis.plan.counting_between(MINUTE)
+        calls["minutes"] = measure_range(counting, client, first_minute, end, MINUTE, budget_seconds)
     try:
-        history = await measure_range(analysis.plan, client, start, end, step, budget_seconds)
+        found = await gather_within(budget_seconds, calls)
     except PrometheusError as exc:
         empty = History((), ())
         return Lookback(empty, start, end, step, error=f"charts unavailable: Prometheus {exc.cause}: {exc.detail}")
-    return Lookback(history, start, end, step)
+    history: History = found["history"]
+    if not recent:
+        return Lookback(history, start, end, step)
+    assert analysis.timeline is not None
+    counted = dict(found["minutes"].steps)
+    minutes = Minutes.of(
+        (t, Counts.of(o.get(Role.CANARY, {})), Counts.of(o.get(Role.STABLE, {}))) for t, o in counted.items()
+    )
+    window = promql.duration_seconds(analysis.request.window)
+    timelines, steps = {}, []
+    for t, observed in history.steps:
+        last = math.floor(t / MINUTE) * MINUTE
+        timeline = minutes.timeline(
+            [last - MINUTE * i for i in reversed(range(SPAN_MINUTES))], analysis.timeline.canary_start
+        )
+        current = dict(zip(Role, timeline.current(window), strict=True))
+        steps.append((t, {role: {**observed[role], Source.CURRENT: current[role]} for role in Role}))
+        timelines[t] = timeline
+    return Lookback(History(tuple(steps), history.warnings), start, end, step, timelines=timelines)
 
 
 def judged_history(analysis: Analysis, lookback: Lookback) -> tuple[tuple[float, Judgment], ...]:
     """The judgment the analyzer would have given at each step. Each step's data reach back the
     analysis' own span, so for a canary judged since it started, every step holds everything the
-    canary had served by then: the evidence as it accumulated."""
+    canary had served by then: the evidence as it accumulated; and its recent spans, whole minutes of them."""
     request = analysis.request
     limits, confidence = request.limits(), request.confidence()
     return tuple(
         (t, judge(request.checks, limits, observed[Role.CANARY], observed[Role.STABLE], analysis.span.duration,
-                  request.mode, confidence))
+                  request.mode, confidence, lookback.timelines.get(t)))
         for t, observed in lookback.history.steps
     )  # fmt: skip
 
@@ -118,7 +149,7 @@ def check_charts(
         ]
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
-        evidence = _evidence(check, judged, lookback, span_start)
+        evidence = _evidence(analysis, check, judged, lookback, span_start)
         note = _note(view, {"canary": thin_canary, "stable": thin_stable})
         distribution = _distribution(analysis, check, limit, few_now)
         thin = [role.value for role in Role if few_now[role] is not None and counts_requests(check)]
@@ -143,13 +174,17 @@ def _note(view: ChartView, thin: Mapping[str, bool]) -> str | None:
 
 
 def _evidence(
-    check: Check, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
+    analysis: Analysis, check: Check, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
 ) -> ChartView | None:
     """A check's interval at each step: a fail needs its fail side's end past the limit (the lower, unless
     lower is worse), a pass the other end within it. For a canary judged since it started, the fail side's
-    end holds at every step at once."""
+    end holds at every step at once; beside it, the fail side's end on the recent span closest to failing,
+    at that span's own confidence: where the two part, the canary turned."""
     name = check.name
-    found = [(t, r.evidence) for t, judgment in judged for r in judgment.checks if r.check.name == name and r.evidence]
+    wholes = (
+        (t, r.evidence if r.span is None else r.whole) for t, j in judged for r in j.checks if r.check.name == name
+    )
+    found = [(t, evidence) for t, evidence in wholes if evidence is not None]
     if not found:
         return None
     last = found[-1][1]
@@ -166,12 +201,35 @@ def _evidence(
             "threshold", f"the limit, {value(last.limit)}", [(lookback.start, last.limit), (lookback.end, last.limit)]
         ),
     ]
+    lately = _recent_evidence(analysis, check, lookback, low_is_fail)
+    if lately:
+        side = "at least" if low_is_fail else "at most"
+        series.append(Series("recent", f"{side}, on the recent span closest to failing, at its own confidence", lately))
 
     # The axis in the same terms (a difference of shares in points), unsigned as axes are: 0.50 pp, -0.50 pp.
     def tick(v: float) -> str:
         return value(v).removeprefix("+")
 
     return charts.chart(series, last.unit, lookback.start, lookback.end, span_start, tick_text=tick)
+
+
+def _recent_evidence(analysis: Analysis, check: Check, lookback: Lookback, low_is_fail: bool) -> Points:
+    """At each step, the fail side's end on the recent span closest to failing the check."""
+    request = analysis.request
+    confidence = request.confidence()
+    alpha = confidence.recent_alpha(request.checks)
+    if alpha is None:
+        return []
+    rule = span_rule(confidence.pass_confidence)
+    limit = request.limits()[check.name]
+    points = []
+    for t, timeline in lookback.timelines.items():
+        found = recent.strongest(check, limit, timeline, alpha, rule)
+        evidence = found.finding.evidence if found else None
+        bound = None if evidence is None else (evidence.low if low_is_fail else evidence.high)
+        if bound is not None:
+            points.append((t, bound))
+    return points
 
 
 def _distribution(

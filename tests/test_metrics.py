@@ -62,8 +62,13 @@ def test_known_series_exist_at_zero_before_anything_happened(
     found = samples(server)
     errors = {s.labels["cause"]: s.value for s in found["canary_analyzer_prometheus_errors_total"]}
     assert errors == dict.fromkeys(Cause, 0.0)
-    checks = {(s.labels["check"], s.labels["outcome"]): s.value for s in found["canary_analyzer_checks_total"]}
-    assert checks == {(check.name, outcome): 0.0 for check in CHECKS for outcome in Outcome}
+    checks = {
+        (s.labels["check"], s.labels["outcome"], s.labels["scope"]): s.value
+        for s in found["canary_analyzer_checks_total"]
+    }
+    # Every outcome on the data judged as a whole; a recent span of the canary's life only ever fails one.
+    whole = {(check.name, outcome, "whole"): 0.0 for check in CHECKS for outcome in Outcome}
+    assert checks == whole | {(check.name, "fail", "recent"): 0.0 for check in CHECKS}
     assert "canary_analyzer_analyses_total" not in found  # by service: none is known yet
 
     assert server.analyze(service="checkout").status_code == 503

@@ -181,7 +181,7 @@ def test_the_report_shows_a_teams_checks(shop_analyzer: AnalyzerServer) -> None:
 
 def test_the_analyzer_counts_a_teams_checks_from_zero(shop_analyzer: AnalyzerServer) -> None:
     text = httpx.get(f"{shop_analyzer.url}/metrics").text
-    assert 'canary_analyzer_checks_total{check="queue_lag",outcome="fail"}' in text
+    assert 'canary_analyzer_checks_total{check="queue_lag",outcome="fail",scope="whole"}' in text
 
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")

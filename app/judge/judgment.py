@@ -94,6 +94,7 @@ class CheckResult:
     reason: str
     evidence: Evidence | None = None
     span: recent.Span | None = None  # the recent span that decided; None: the data judged as a whole
+    whole: Evidence | None = None  # when a recent span decided: the evidence of the data judged as a whole
 
 
 @dataclass(frozen=True)
@@ -123,9 +124,7 @@ def judge(
             return threshold_rules.classify(check, limit, version, baseline, window)
         return statistical_rules.classify(check, limit, version, baseline, window, levels)
 
-    def at_alpha(check: Check, limit: float, version: Observed, baseline: Observed, span: str, alpha: float) -> Finding:
-        spent = statistical_rules.Levels(alpha, levels.pass_confidence, anytime=True)
-        return statistical_rules.classify(check, limit, version, baseline, span, spent)
+    at_alpha = span_rule(levels.pass_confidence)
 
     def classify(check: Check, limit: float) -> tuple[Finding, recent.RecentFinding | None]:
         finding = held(check, limit, canary, stable)
@@ -176,6 +175,16 @@ def judge(
     return Judgment(_verdict(results), _reasons(results), tuple(results))
 
 
+def span_rule(pass_confidence: float) -> recent.Rule:
+    """A check's statistical rule on a recent span, at the span's own alpha: at any look within it."""
+
+    def at_alpha(check: Check, limit: float, version: Observed, baseline: Observed, span: str, alpha: float) -> Finding:
+        spent = statistical_rules.Levels(alpha, pass_confidence, anytime=True)
+        return statistical_rules.classify(check, limit, version, baseline, span, spent)
+
+    return at_alpha
+
+
 def _failed_lately(whole: CheckResult, lately: recent.RecentFinding, timeline: recent.Timeline | None) -> CheckResult:
     """A check that failed on a recent span: the span's numbers and evidence, and a reason that says
     since when, and how the canary's life looked as a whole."""
@@ -196,6 +205,7 @@ def _failed_lately(whole: CheckResult, lately: recent.RecentFinding, timeline: r
         reason=reason,
         evidence=finding.evidence,
         span=span,
+        whole=whole.evidence,
     )
 
 

@@ -24,7 +24,7 @@ could fail it (a necessary condition, in numpy), and only those go through the r
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,25 +192,38 @@ def judged(check: Check, limit: float, timeline: Timeline, alpha: float, rule: R
     """The recent span on which `check` fails, if any: the one whose screen was strongest among those its
     rule confirms. `rule(check, limit, canary, stable, window, alpha)` is the check's own statistical rule at
     a span's alpha, the same as on the whole life."""
+    for found in _findings(check, limit, timeline, alpha, rule, MAX_CONFIRMED, only_possible=True):
+        if found.finding.outcome is Outcome.FAIL:
+            return found
+    return None
+
+
+def strongest(check: Check, limit: float, timeline: Timeline, alpha: float, rule: Rule) -> RecentFinding | None:
+    """The recent span closest to failing `check`, as its rule finds it, failed or not: what a person looks at
+    to see when the canary turned."""
+    return next(_findings(check, limit, timeline, alpha, rule, 1, only_possible=False), None)
+
+
+def _findings(
+    check: Check, limit: float, timeline: Timeline, alpha: float, rule: Rule, most: int, only_possible: bool
+) -> Iterator[RecentFinding]:
+    """The rule's findings on the spans, strongest screen first: at most `most`, and only those whose screen
+    passed when `only_possible`."""
     screen = SCREENS.get((check.method, check.statistic))
-    if screen is None or check.queries is not None:
-        return None  # a user check's own queries are not kept minute by minute
     judged_spans = spans(timeline, alpha)
-    if not judged_spans:
-        return None
+    if screen is None or check.queries is not None or not judged_spans:
+        return  # a user check's own queries are not kept minute by minute
     rows = np.array([row for row, _ in judged_spans])
     alphas = np.array([span.alpha for _, span in judged_spans])
     canary, stable = timeline.canary.since(), timeline.stable.since()
     margins = screen(check, limit, canary.rows(rows), stable.rows(rows), alphas)
-    for index in np.argsort(-margins)[:MAX_CONFIRMED]:
-        if not margins[index] > 0:
-            break
+    for index in np.argsort(-margins)[:most]:
+        if only_possible and not margins[index] > 0:
+            return
         row, span = judged_spans[index]
         canary_seen, stable_seen = canary.observed(row), stable.observed(row)
         finding = rule(check, limit, canary_seen, stable_seen, duration_text(span.seconds), span.alpha)
-        if finding.outcome is Outcome.FAIL:
-            return RecentFinding(finding, span, canary_seen, stable_seen)
-    return None
+        yield RecentFinding(finding, span, canary_seen, stable_seen)
 
 
 # --- screens: for every span at once, could the rule fail the check on it? --------------------------
