@@ -13,7 +13,7 @@ from app.canary_lives import EMPTY as EMPTY_MINUTES
 from app.canary_lives import MINUTE, CanaryLives, Known, Minutes
 from app.judge.checks import Check, Mode, Observed, Source, Statistic
 from app.judge.judgment import Guarantee, Judgment, judge
-from app.judge.recent import SPAN_MINUTES, Counts, Timeline
+from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
 from app.measurement import Measurement, Plan, Role, canary_start, gather_within, measure, measure_range
 from app.models import MAX_WINDOW_SECONDS, AnalysisRequest
 from app.presets import Preset
@@ -196,10 +196,9 @@ class Measuring:
             lives.remember(canary, Known(start, self.at))
         span = self.since(start)
         timeline = minutes.timeline(measurement, fetched, start if span.data is Data.SINCE_CANARY_START else None)
-        current = dict(
-            zip((Role.CANARY, Role.STABLE), timeline.current(promql.duration_seconds(request.window)), strict=True)
-        )
-        observed = {role: {**measurement.observed[role], Source.CURRENT: now} for role, now in current.items()}
+        window = promql.duration_seconds(request.window)
+        canary_now, stable_now = with_current(*(measurement.observed[role] for role in Role), timeline, window)
+        observed = {Role.CANARY: canary_now, Role.STABLE: stable_now}
         return span, plan, replace(measurement, observed=observed), timeline
 
     @property

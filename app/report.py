@@ -13,10 +13,10 @@ from app.analysis import Analysis
 from app.canary_lives import MINUTE, Minutes
 from app.charts import ChartView, DistributionView, IntervalView, Labelled, Points, Series, StripView
 from app.judge import recent, threshold_rules
-from app.judge.checks import Bound, Check, Observed, Source
+from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
 from app.judge.judgment import Judgment, judge, span_rule
-from app.judge.recent import SPAN_MINUTES, Counts, Timeline
+from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
 from app.judge.units import Unit
 from app.measurement import History, Role, gather_within, measure_range
 from app.models import AnalysisResponse, CheckOut
@@ -90,8 +90,8 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
         timeline = minutes.timeline(
             [last - MINUTE * i for i in reversed(range(SPAN_MINUTES))], analysis.timeline.canary_start
         )
-        current = dict(zip(Role, timeline.current(window), strict=True))
-        steps.append((t, {role: {**observed[role], Source.CURRENT: current[role]} for role in Role}))
+        canary, stable = with_current(observed[Role.CANARY], observed[Role.STABLE], timeline, window)
+        steps.append((t, {Role.CANARY: canary, Role.STABLE: stable}))
         timelines[t] = timeline
     return Lookback(History(tuple(steps), history.warnings), start, end, step, timelines=timelines)
 
@@ -149,7 +149,8 @@ def check_charts(
         ]
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
-        evidence = _evidence(analysis, check, judged, lookback, span_start)
+        lately = _recent_evidence(analysis, check, lookback)
+        evidence = _evidence(check, judged, lookback, span_start, lately)
         note = _note(view, {"canary": thin_canary, "stable": thin_stable})
         distribution = _distribution(analysis, check, limit, few_now)
         thin = [role.value for role in Role if few_now[role] is not None and counts_requests(check)]
@@ -174,7 +175,11 @@ def _note(view: ChartView, thin: Mapping[str, bool]) -> str | None:
 
 
 def _evidence(
-    analysis: Analysis, check: Check, judged: Sequence[tuple[float, Judgment]], lookback: Lookback, span_start: float
+    check: Check,
+    judged: Sequence[tuple[float, Judgment]],
+    lookback: Lookback,
+    span_start: float,
+    lately: Points = (),
 ) -> ChartView | None:
     """A check's interval at each step: a fail needs its fail side's end past the limit (the lower, unless
     lower is worse), a pass the other end within it. For a canary judged since it started, the fail side's
@@ -201,7 +206,6 @@ def _evidence(
             "threshold", f"the limit, {value(last.limit)}", [(lookback.start, last.limit), (lookback.end, last.limit)]
         ),
     ]
-    lately = _recent_evidence(analysis, check, lookback, low_is_fail)
     if lately:
         side = "at least" if low_is_fail else "at most"
         series.append(Series("recent", f"{side}, on the recent span closest to failing, at its own confidence", lately))
@@ -213,8 +217,9 @@ def _evidence(
     return charts.chart(series, last.unit, lookback.start, lookback.end, span_start, tick_text=tick)
 
 
-def _recent_evidence(analysis: Analysis, check: Check, lookback: Lookback, low_is_fail: bool) -> Points:
+def _recent_evidence(analysis: Analysis, check: Check, lookback: Lookback) -> Points:
     """At each step, the fail side's end on the recent span closest to failing the check."""
+    low_is_fail = fail_side(check) == "lower"
     request = analysis.request
     confidence = request.confidence()
     alpha = confidence.recent_alpha(request.checks)

@@ -103,9 +103,9 @@ def too_few_requests(
 
 
 def counts_requests(check: Check) -> bool:
-    """The check's number comes from the version's requests (not the gate, which counts them, nor a user's
+    """The check's number comes from the version's requests (not a count of them, as the gate's, nor a user's
     check, which reads series of its own): too few requests make it meaningless."""
-    return not check.gate and check.queries is None
+    return not check.gate and check.queries is None and check.unit is not Unit.COUNT
 
 
 def _shown(value: float | None, unit: Unit, too_few: float | None) -> str:

@@ -27,10 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import promql
+from app.analysis import SETTLE_SECONDS
+from app.canary_lives import MINUTE
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.judge.judgment import judge
-from app.judge.recent import Timeline
+from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
     CaseRun,
@@ -81,15 +83,34 @@ def observed_in_window(traffic: CaseTraffic, at: float, window_seconds: float) -
 
 
 def observed_since_start(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
-    """The measurement the analyzer is moving to: the canary judged on everything since its
-    series began. Its start is the last whole minute of unix time, within a day before `at`, at
-    which the canary had no series (a series is present at a step when it has a sample in the 5
-    minutes before it: Prometheus' lookback, as a `[1d:1m]` subquery sees it); with no such
-    minute, the day's beginning. Both versions are measured over (at - span, at], the span
-    being at - start, and never shorter than the window."""
+    """What the analyzer judges under `anytime`: the canary on everything since its series began. Its start is
+    the last whole minute of unix time, within a day before `at`, at which the canary had no series (a series
+    is present at a step when it has a sample in the 5 minutes before it: Prometheus' lookback, as a `[1d:1m]`
+    subquery sees it); with no such minute, the day's beginning. Both versions are measured over
+    (at - span, at], the span being at - start, and never shorter than the window; and beside it, their
+    recent minutes as app/analysis.py reads them (the last hour of settled minutes, the tail since)."""
     start = last_moment_without_series(traffic, CANARY, at, SINCE_START_STEP_SECONDS, SINCE_START_LOOK_BACK_SECONDS)
     since = at - (start if start is not None else at - SINCE_START_LOOK_BACK_SECONDS)
-    return _observed_over(traffic, at, max(window_seconds, since))
+    observed = _observed_over(traffic, at, max(window_seconds, since))
+    timeline = timeline_at(traffic, at, start)
+    canary, stable = with_current(observed.canary, observed.stable, timeline, window_seconds)
+    return dataclasses.replace(observed, canary=canary, stable=stable, timeline=timeline)
+
+
+def timeline_at(traffic: CaseTraffic, at: float, canary_start: float | None) -> Timeline:
+    """Both versions' settled minutes of the last hour and the tail since the last, from the counters' samples."""
+    settled = math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
+    starts = [settled - MINUTE * i for i in reversed(range(1, SPAN_MINUTES + 1))] + [settled]
+    ends = [*starts[1:], at]
+
+    def counts(version: str) -> Counts:
+        rows = [
+            Counts.of(_distributions(counts_since(traffic, version, begin, end)) if version in traffic.versions else {})
+            for begin, end in zip(starts, ends, strict=True)
+        ]
+        return Counts.stack(rows)
+
+    return Timeline(canary_start, tuple(starts), at, counts(CANARY), counts(STABLE))
 
 
 MEASURES: dict[str, Callable[[CaseTraffic, float, float], Observation]] = {

@@ -45,9 +45,12 @@ def test_failing_canary_report_in_a_browser(
     # The evidence as it accumulated: the fail side's bound drawn solid against the dashed limit.
     evidence = browser.find_element(By.CSS_SELECTOR, 'svg.evidence[data-check="p95_latency_vs_stable"]')
     drawn = {path.get_attribute("data-series") for path in evidence.find_elements(By.CSS_SELECTOR, "path.series")}
-    assert drawn == {"low", "high", "threshold"}
+    assert drawn == {"low", "high", "threshold", "recent"}
     low = evidence.find_element(By.CSS_SELECTOR, 'path[data-series="low"]')
     assert low.value_of_css_property("stroke-dasharray") in ("", "none") and low.size["width"] > 100
+    # Beside it, in a colour of its own, the recent span closest to failing.
+    recent = evidence.find_element(By.CSS_SELECTOR, 'path[data-series="recent"]')
+    assert recent.value_of_css_property("stroke") != low.value_of_css_property("stroke") and recent.size["width"] > 100
     legend = chart.find_element(By.CLASS_NAME, "legend").text
     assert "canary" in legend and "stable" in legend and "threshold" in legend
     # The stylesheet applied: the badge is red, not unstyled.

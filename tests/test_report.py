@@ -110,7 +110,7 @@ def test_report_shows_each_bound_as_what_it_is(analyzer: AnalyzerServer) -> None
             "fail": statistics["fail_bound"]["shown"],
             "pass": statistics["pass_bound"]["shown"],
         }, name
-        assert labels["fail"].startswith("≥ ") and labels["fail"].endswith(" with 99.75% confidence at any look")
+        assert labels["fail"].startswith("≥ ") and labels["fail"].endswith(" with 99.875% confidence at any look")
         assert labels["pass"].startswith("≤ ") and labels["pass"].endswith(" with 60% confidence")
         assert f'<p class="estimate-text">{statistics["estimate_shown"]}</p>' in unescape(page)
     assert "slower than 300 ms (5.00% allowed)" in checks["p95_latency"]["statistics"]["estimate_shown"]
@@ -150,8 +150,9 @@ def test_a_number_from_too_few_requests_is_not_shown_as_one(analyzer: AnalyzerSe
         assert checks[name]["shown"]["canary"] == f"{count} requests: not yet meaningful", name
         assert f'<td class="value">{count} requests: not yet meaningful</td>' in page
     assert isinstance(checks["p95_latency"]["canary"], float)
-    # Only the request count, exact however few, is drawn for the canary; every other chart says why not.
-    assert page.count('data-series="canary"') == 1
+    # Only the request counts (since it started, and in the last window), exact however few, are drawn for the
+    # canary; every other chart says why not.
+    assert page.count('data-series="canary"') == 2
     assert page.count("too few canary requests to draw") == 4 + 2  # each number over time, each distribution
 
 

@@ -56,7 +56,7 @@ async def test_statistical_checks_carry_their_evidence() -> None:
     assert versus.method == "brunner-munzel, anytime"
     assert versus.shown.startswith(
         f"{versus.estimate:.3g}x the stable's latency (1.1x tolerated); a fail needs the lower bound above the "
-        f"limit: {versus.interval.low:.3g}x (99.75% confidence at any look)"
+        f"limit: {versus.interval.low:.3g}x (99.875% confidence at any look)"
     )
     errors = checks["error_rate"].statistics
     assert (errors.method, errors.unit, errors.estimate) == ("e-process", "ratio", pytest.approx(0.001))
@@ -129,7 +129,7 @@ async def test_each_estimate_says_what_it_estimates() -> None:
     difference = checks["error_rate_vs_stable"]
     assert difference.estimate_shown == "+0.00 pp error rate vs the stable's (+0.50 pp tolerated)"
     assert difference.shown.startswith(difference.estimate_shown + "; a fail needs the lower bound above the limit: -")
-    assert " pp (99.75% confidence at any look); a pass needs the upper bound within it: +" in difference.shown
+    assert " pp (99.875% confidence at any look); a pass needs the upper bound within it: +" in difference.shown
 
 
 async def test_each_bound_is_shown_as_what_it_is() -> None:
@@ -137,7 +137,7 @@ async def test_each_bound_is_shown_as_what_it_is() -> None:
     body = await view(observed(requests=600, p95=0.45), observed(requests=3000, p95=0.12))
     errors = next(check.statistics for check in body.checks if check.name == "error_rate")
     fail, passing = errors.fail_bound, errors.pass_bound
-    assert (fail.side, fail.value, fail.confidence, fail.anytime) == ("lower", errors.interval.low, 0.9975, True)
+    assert (fail.side, fail.value, fail.confidence, fail.anytime) == ("lower", errors.interval.low, 0.99875, True)
     assert (passing.side, passing.value, passing.confidence, passing.anytime) == (
         "upper",
         errors.interval.high,
@@ -145,10 +145,10 @@ async def test_each_bound_is_shown_as_what_it_is() -> None:
         False,
     )
     low, high = f"{fail.value * 100:.2f}%", f"{passing.value * 100:.2f}%"
-    assert fail.shown == f"≥ {low} with 99.75% confidence at any look"
+    assert fail.shown == f"≥ {low} with 99.875% confidence at any look"
     assert passing.shown == f"≤ {high} with 60% confidence"
     assert errors.shown == (
-        f"0.10% error rate (2.00% allowed); a fail needs the lower bound above the limit: {low} (99.75% confidence "
+        f"0.10% error rate (2.00% allowed); a fail needs the lower bound above the limit: {low} (99.875% confidence "
         f"at any look); a pass needs the upper bound within it: {high} (60% confidence)"
     )
     # On a window, the fail side's confidence is per answer (alpha split over the polls), not at any look.

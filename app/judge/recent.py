@@ -106,6 +106,16 @@ class Counts:
         return observed
 
 
+def with_current(canary: Observed, stable: Observed, timeline: Timeline, seconds: float) -> tuple[Observed, Observed]:
+    """Both versions' data with their requests of the last `seconds` beside (Source.CURRENT), from the timeline;
+    not for a version without requests in the data judged (no series: nothing is known of it, not even 0)."""
+    now = timeline.current(seconds)
+    return tuple(  # type: ignore[return-value]
+        {**observed, Source.CURRENT: current} if observed.get(Source.REQUESTS) is not None else dict(observed)
+        for observed, current in zip((canary, stable), now, strict=True)
+    )
+
+
 def _last_served(requests: np.ndarray, ends: np.ndarray) -> float | None:
     served = np.flatnonzero(requests > 0)
     return float(ends[served[-1]]) if len(served) else None
