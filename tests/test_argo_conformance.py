@@ -12,7 +12,7 @@ import yaml
 from tests.support.preset_scenarios import EXPORTERS
 from tests.support.servers import ROOT, AnalyzerServer
 
-TEMPLATES = sorted((ROOT / "analysis_templates").glob("*.yaml"))
+TEMPLATES = sorted(p for p in (ROOT / "analysis_templates").glob("*.yaml") if p.name != "kustomization.yaml")
 STEP_TEMPLATES = [t for t in TEMPLATES if "background" not in t.name]
 BACKGROUND_TEMPLATES = [t for t in TEMPLATES if "background" in t.name]
 TEAMS_TEMPLATES = [t for t in TEMPLATES if t.name.endswith("-teams.yaml")]
