@@ -20,12 +20,7 @@ from tests.support.servers import ROOT
 K8S = ROOT / "k8s"
 TEMPLATES = ROOT / "analysis_templates"
 EXAMPLE = K8S / "examples/install"
-INSTALLS = {
-    "k8s": K8S,
-    "k8s/prometheus-operator": K8S / "prometheus-operator",
-    "analysis_templates": TEMPLATES,
-    "k8s/examples/install": EXAMPLE,
-}
+INSTALLS = kustomize.INSTALLS
 NAMESPACE = "canary-analyzer"
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 

@@ -19,6 +19,13 @@ KUBECTL = str(Path(sys.executable).parent / "kubectl")
 VALIDATE_MANIFESTS = SHARED / "tools/validate-manifests"
 # Every Kubernetes version the README promises to: the oldest the validator has schemas for, and its default.
 KUBERNETES_VERSIONS = ("1.25", "1.33")
+# What the README and docs/ tell to `kubectl apply -k`, each built and validated by tests/test_install.py.
+INSTALLS = {
+    "k8s": ROOT / "k8s",
+    "k8s/prometheus-operator": ROOT / "k8s/prometheus-operator",
+    "analysis_templates": ROOT / "analysis_templates",
+    "k8s/examples/install": ROOT / "k8s/examples/install",
+}
 
 
 def build_text(path: Path) -> str:
