@@ -1,7 +1,7 @@
 """The Grafana canary-vs-stable dashboard, one per preset, generated from the preset's data so
 that they cannot drift from what the analyzer reads.
 
-`python -m app.dashboards` writes them into k8s/dashboards/; a test fails when they are stale.
+`python -m app.dashboards` writes them into k8s/base/dashboards/; a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from app.presets import PRESETS, Preset, matcher
 
-DASHBOARDS = Path(__file__).resolve().parents[1] / "k8s" / "dashboards"
+DASHBOARDS = Path(__file__).resolve().parents[1] / "k8s" / "base" / "dashboards"
 UID = "canary-vs-stable"
 ANALYZER_URL = "http://canary-analyzer.canary-analyzer.svc.cluster.local:8080"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

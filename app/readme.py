@@ -1,6 +1,7 @@
-"""The README tables that come from code, so they cannot drift from it.
+"""The documentation's tables that come from code, so they cannot drift from it.
 
-`python -m app.readme` rewrites them in README.md; a test fails when they are stale.
+`python -m app.readme` rewrites them in whichever of README.md and docs/*.md holds them (the limits
+table: docs/api.md); a test fails when they are stale.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from pathlib import Path
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Limit
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 LIMITS = re.compile(r"(<!-- limits:start -->\n).*?(<!-- limits:end -->)", re.DOTALL)
 
 
@@ -47,7 +50,18 @@ def render(readme: str) -> str:
     return LIMITS.sub(lambda m: m.group(1) + limits_table() + m.group(2), readme)
 
 
+def documents() -> list[Path]:
+    """The README and every page under docs/."""
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def holding_limits() -> list[Path]:
+    """The documents with the limits table's markers."""
+    return [path for path in documents() if LIMITS.search(path.read_text())]
+
+
 if __name__ == "__main__":
-    text = README.read_text()
-    README.write_text(render(text))
+    for path in holding_limits():
+        text = path.read_text()
+        path.write_text(render(text))
     sys.exit(0)

@@ -18,7 +18,7 @@ from tests.support.promql_text import label_presence, selectors, substitute
 from tests.support.scraping import ScrapedAnalyzers, query
 from tests.support.servers import ROOT
 
-DASHBOARDS = ROOT / "k8s/dashboards"
+DASHBOARDS = ROOT / "k8s/base/dashboards"
 CANARY = json.loads((DASHBOARDS / "canary-vs-stable.json").read_text())
 ANALYZER = json.loads((DASHBOARDS / "analyzer.json").read_text())
 PER_PRESET = {name: json.loads((DASHBOARDS / dashboards.file_name(name)).read_text()) for name in PRESETS}
@@ -91,7 +91,7 @@ def test_canary_dashboard_variables_and_link_to_the_analyzer() -> None:
 
 
 def test_dashboards_ship_in_a_configmap_grafana_picks_up() -> None:
-    kustomization = yaml.safe_load((ROOT / "k8s/kustomization.yaml").read_text())
+    kustomization = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
     [generator] = kustomization["configMapGenerator"]
     assert generator["options"]["labels"] == {"grafana_dashboard": "1"}
     assert sorted(generator["files"]) == sorted(f"dashboards/{p.name}" for p in DASHBOARDS.glob("*.json"))

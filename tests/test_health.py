@@ -12,7 +12,7 @@ import pytest
 from tests.support.hostile_prometheus import HostilePrometheus, trickle
 from tests.support.servers import AnalyzerServer
 
-PROBE_TIMEOUT_SECONDS = 3  # k8s/deployment.yaml's readinessProbe
+PROBE_TIMEOUT_SECONDS = 3  # k8s/base/deployment.yaml's readinessProbe
 
 
 def timed_get(url: str) -> tuple[httpx.Response, float]:

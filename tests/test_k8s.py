@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import jsonpatch
+from pathlib import Path
+
 import yaml
 
 from app import user_checks
 from app.settings import Settings
+from tests.support import kustomize
 from tests.support.servers import ROOT
 
 K8S = ROOT / "k8s"
+BASE = K8S / "base"
+PROMETHEUS_OPERATOR = K8S / "components/prometheus-operator"
 
 
 def load(name: str) -> dict:
-    return yaml.safe_load((K8S / name).read_text())
+    return yaml.safe_load((BASE / name).read_text())
 
 
 def test_kustomization_lists_every_manifest() -> None:
     listed = set(load("kustomization.yaml")["resources"])
-    on_disk = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    on_disk = {p.name for p in BASE.glob("*.yaml")} - {"kustomization.yaml"}
     assert listed == on_disk
+    component = yaml.safe_load((PROMETHEUS_OPERATOR / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    assert set(component["resources"]) == {p.name for p in PROMETHEUS_OPERATOR.glob("*.yaml")} - {"kustomization.yaml"}
 
 
 def test_deployment_is_hardened() -> None:
@@ -65,7 +72,7 @@ def test_network_policy_admits_only_argo_and_prometheus() -> None:
 
 
 def test_servicemonitor_scrapes_metrics_of_the_service() -> None:
-    monitor = load("servicemonitor.yaml")
+    monitor = yaml.safe_load((PROMETHEUS_OPERATOR / "servicemonitor.yaml").read_text())
     service = load("service.yaml")
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"]
@@ -73,15 +80,18 @@ def test_servicemonitor_scrapes_metrics_of_the_service() -> None:
 
 
 def test_example_rollout_uses_both_shipped_templates() -> None:
-    """The step template at each analysis step, the background one beside the steps from the first on."""
+    """The step template at each analysis step, the background one beside the steps from the first on: the
+    ClusterAnalysisTemplates that `kubectl apply -k analysis_templates/` installs."""
     canary = yaml.safe_load((K8S / "examples/rollout.yaml").read_text())["spec"]["strategy"]["canary"]
     step, background = (
-        yaml.safe_load((ROOT / f"analysis_templates/{name}.yaml").read_text())["metadata"]["name"]
+        yaml.safe_load((ROOT / f"analysis_templates/cluster-{name}.yaml").read_text())["metadata"]["name"]
         for name in ("analysis-template", "background-analysis-template")
     )
+    installed = yaml.safe_load((ROOT / "analysis_templates/kustomization.yaml").read_text())["resources"]
+    assert {"cluster-analysis-template.yaml", "cluster-background-analysis-template.yaml"} <= set(installed)
     analyses = [s["analysis"] for s in canary["steps"] if "analysis" in s]
-    assert analyses and all(a["templates"] == [{"templateName": step}] for a in analyses)
-    assert canary["analysis"]["templates"] == [{"templateName": background}]
+    assert analyses and all(a["templates"] == [{"templateName": step, "clusterScope": True}] for a in analyses)
+    assert canary["analysis"]["templates"] == [{"templateName": background, "clusterScope": True}]
     assert canary["analysis"]["startingStep"] == 1
     for analysis in [*analyses, canary["analysis"]]:
         args = {arg["name"]: arg for arg in analysis["args"]}
@@ -113,24 +123,23 @@ def test_the_settings_leave_the_preset_whole() -> None:
     assert not {"SERVICE_LABEL", "VERSION_LABEL", "STATUS_LABEL", "REQUESTS_METRIC", "DURATION_METRIC"} & set(settings)
 
 
-def test_the_tenancy_component_turns_tenancy_on_with_token_review() -> None:
+def test_the_tenancy_component_turns_tenancy_on_with_token_review(tmp_path: Path) -> None:
     component = K8S / "components/tenancy"
     kustomization = yaml.safe_load((component / "kustomization.yaml").read_text())
     assert kustomization["kind"] == "Component"
-    resources = {name: yaml.safe_load((component / name).read_text()) for name in kustomization["resources"]}
-    [patch] = kustomization["patches"]
-    assert patch["target"] == {"kind": "Deployment", "name": load("deployment.yaml")["metadata"]["name"]}
-    patched = jsonpatch.apply_patch(load("deployment.yaml"), yaml.safe_load(patch["patch"]))
-    spec = patched["spec"]["template"]["spec"]
+    built = kustomize.build(kustomize.overlay(tmp_path, resources=[BASE], components=[component]))
+    spec = kustomize.named(built, "Deployment")["spec"]["template"]["spec"]
     assert spec["automountServiceAccountToken"] is True  # the analyzer's own token, for the API server
-    [config] = [r for r in resources.values() if r["kind"] == "ConfigMap"]
+    config = kustomize.named(built, "ConfigMap", "canary-analyzer-tenancy")
     assert {"configMapRef": {"name": config["metadata"]["name"]}} in spec["containers"][0]["envFrom"]
     settings = Settings(**{name.lower(): value for name, value in config["data"].items()})
     assert settings.tenancy and settings.token_review_url and settings.token_review_audience
-    [binding] = [r for r in resources.values() if r["kind"] == "ClusterRoleBinding"]
+    binding = kustomize.named(built, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == "system:auth-delegator"  # TokenReviews, nothing else
     [subject] = binding["subjects"]
-    assert subject["name"] == spec["serviceAccountName"] == load("serviceaccount.yaml")["metadata"]["name"]
+    account = kustomize.named(built, "ServiceAccount")
+    assert subject["name"] == spec["serviceAccountName"] == account["metadata"]["name"]
+    assert subject["namespace"] == account["metadata"]["namespace"]
 
 
 def test_the_teams_templates_read_the_token_secret_a_team_namespace_holds() -> None:

@@ -14,7 +14,7 @@ import yaml
 from app.demo.local_prometheus import LocalPrometheus
 from tests.support.servers import ROOT, AnalyzerServer
 
-PROMETHEUS_RULE = ROOT / "k8s/prometheusrule.yaml"
+PROMETHEUS_RULE = ROOT / "k8s/components/prometheus-operator/prometheusrule.yaml"
 JOB = "canary-analyzer"  # what the ServiceMonitor's Service name makes the job label
 
 
