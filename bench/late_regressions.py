@@ -17,6 +17,8 @@ failed answer that its rules turn into an abort is the abort:
   analyzer's SLO (300 ms);
 - `flagger`: Flagger's built-in checks at their documented defaults: request success rate >= 99 % and
   request duration (P99) <= 500 ms, each over 1m, every minute, rolled back at the 5th failed check;
+  `flagger-98` the same with its success rate at the analyzer's error SLO (98 %), as a team whose stable
+  errs 1 % would set it;
 - `oracle`: a CUSUM that knows the canary's counts' distribution before and after the change (the
   floor of detection delay), its threshold set so that 1 % of healthy 4-hour runs alarm.
 
@@ -162,10 +164,16 @@ def _quantile_over(q: float, maximum: float) -> Callable[[Traffic, int, int], bo
 
 ARGO_SUCCESS_RATE = _counting(5, 5, 4, _success_rate_below(0.95))
 ARGO_P95 = _counting(5, 5, 4, _quantile_over(0.95, AnalysisRequest(service="x").limits()["p95_latency"]))
-FLAGGER = _counting(
-    1, 1, 5, lambda traffic, first, last: _success_rate_below(0.99)(traffic, first, last)
-    or _quantile_over(0.99, 0.5)(traffic, first, last)
-)  # fmt: skip
+def _flagger(success_rate_min: float) -> Judge:
+    return _counting(
+        1, 1, 5, lambda traffic, first, last: _success_rate_below(success_rate_min)(traffic, first, last)
+        or _quantile_over(0.99, 0.5)(traffic, first, last)
+    )  # fmt: skip
+
+
+FLAGGER = _flagger(0.99)
+# Its success rate set to the analyzer's error SLO (2 %), as a team whose stable errs 1 % would set it.
+FLAGGER_AT_THE_SLO = _flagger(1 - AnalysisRequest(service="x").limits()["error_rate"])
 
 
 @dataclass(frozen=True)
@@ -186,7 +194,7 @@ class Oracle:
         return errors + latency
 
     def __call__(self, canary: Traffic, _: Traffic) -> int | None:
-        crossed = np.flatnonzero(_cusum(self.scores(canary)) >= self.threshold)
+        crossed = np.flatnonzero(_cusum(self.scores(canary)) > self.threshold)
         return int(crossed[0]) + 1 if len(crossed) else None
 
 
@@ -199,7 +207,8 @@ def _cusum(scores: np.ndarray) -> np.ndarray:
 
 
 def oracle_for(rng: np.random.Generator, rps: float, extra: float, slower: float, runs: int = 2000) -> Oracle:
-    """The threshold that 1 % of healthy 4-hour runs reach."""
+    """The threshold that 1 % of healthy 4-hour runs pass (it may be 0: a latency shift that healthy minutes
+    all but never look like)."""
     probe = Oracle(extra, slower, math.inf)
     highest = [_cusum(probe.scores(serve(rng, rps, HEALTHY_RUN_MINUTES, None, 0.0, 0.0))).max() for _ in range(runs)]
     return Oracle(extra, slower, float(np.quantile(highest, 1 - ORACLE_FALSE_ALARMS)))
@@ -214,6 +223,7 @@ def judges_for(oracle: Oracle) -> dict[str, Judge]:
         "argo-success-rate": ARGO_SUCCESS_RATE,
         "argo-p95": ARGO_P95,
         "flagger": FLAGGER,
+        "flagger-98": FLAGGER_AT_THE_SLO,
         "oracle": oracle,
     }
 

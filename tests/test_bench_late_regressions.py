@@ -71,3 +71,13 @@ def test_the_oracles_threshold_is_reached_by_one_healthy_run_in_a_hundred() -> N
     alarms = sum(oracle(serve(rng, 3.0, 240, None, 0.0, 0.0), None) is not None for _ in range(600))
     assert 0.002 <= alarms / 600 <= 0.03
     assert isinstance(oracle, Oracle) and oracle.threshold > 0
+
+
+def test_the_latency_oracle_rarely_alarms_on_health_and_soon_after_the_shift() -> None:
+    """Healthy minutes all but never look like half the requests a bucket slower: its threshold may be 0."""
+    oracle = oracle_for(np.random.default_rng(11), 3.0, 0.0, 0.5, runs=300)
+    rng = np.random.default_rng(12)
+    alarms = sum(oracle(serve(rng, 3.0, 240, None, 0.0, 0.0), None) is not None for _ in range(300))
+    assert alarms / 300 <= 0.03
+    aborted = oracle(serve(rng, 3.0, 60, 30.0, 0.0, 0.5), None)
+    assert aborted is not None and 30 < aborted <= 32
