@@ -10,11 +10,11 @@ from enum import StrEnum
 
 from app import promql
 from app.canary_lives import EMPTY as EMPTY_MINUTES
-from app.canary_lives import MINUTE, CanaryLives, Known, Minutes
+from app.canary_lives import MINUTE, CanaryLives, Known, Minutes, Sums
 from app.judge.checks import Check, Mode, Observed, Source, Statistic
 from app.judge.judgment import Guarantee, Judgment, judge
 from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
-from app.measurement import Measurement, Plan, Role, canary_start, gather_within, measure, measure_range
+from app.measurement import FAMILIES, Measurement, Plan, Role, canary_start, gather_within, measure, measure_range
 from app.models import MAX_WINDOW_SECONDS, AnalysisRequest
 from app.presets import Preset
 from app.prometheus import PrometheusClient
@@ -236,17 +236,19 @@ class Measuring:
 # A minute's counts are read once it has settled, this long after it ended: late samples (a slow scrape,
 # remote write) have landed by then, so every replica, and a restarted one, reads the same.
 SETTLE_SECONDS = 60.0
-# Missing settled minutes asked inside the families' query; more are read in a range query of their own.
+# Recorded increases: missing settled minutes asked inside the families' query; more are read in a range query.
 INLINE_MINUTES = 2
-TAIL = "tail"  # the counts since the last settled minute
+TAIL = "tail"  # what was served since the last settled minute
 
 
 @dataclass(frozen=True)
 class RecentMinutes:
-    """The recent minutes of both versions for one analysis: the settled ones (kept from earlier
-    analyses, asked beside the families, or read in a range), and the tail since the last of them."""
+    """The recent minutes of both versions for one analysis, read as the counters' sums at minute boundaries
+    (promql.AT_A_MOMENT) or, from recording rules, as each minute's recorded increases: those kept from earlier
+    analyses, the newest asked beside the families, more read in one range query; and the tail since the last
+    settled minute, asked beside the families too."""
 
-    base: Plan  # what counts them
+    base: Plan  # what reads them
     at: float
     settled: float  # the end of the last settled minute
     needed: tuple[float, ...]  # the ends of the minutes the timeline holds, ascending
@@ -257,7 +259,7 @@ class RecentMinutes:
     def of(cls, base: Plan, at: float, lives: CanaryLives | None) -> RecentMinutes:
         settled = math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
         needed = tuple(settled - MINUTE * i for i in reversed(range(SPAN_MINUTES)))
-        kept = lives.minutes(base.counts_between(MINUTE)) if lives else EMPTY_MINUTES
+        kept = lives.minutes(_key(base)) if lives else EMPTY_MINUTES
         return cls(base, at, settled, needed, kept, lives)
 
     @property
@@ -265,33 +267,62 @@ class RecentMinutes:
         kept = set(self.kept.ends)
         return [end for end in self.needed if end not in kept]
 
+    def _inline(self) -> list[float]:
+        """The missing minutes asked beside the families: as sums, the newest alone when the sums it starts
+        from are kept; as recorded increases, a few."""
+        missing, sums = self.missing, self.kept.sums
+        if self.base.summed:
+            follows = missing == [self.settled] and sums is not None and sums.at == self.settled - MINUTE
+            return missing if follows else []
+        return missing if len(missing) <= INLINE_MINUTES else []
+
     def asked(self) -> dict[str, str]:
-        """What rides in the families' query: a few missing minutes, and the tail."""
-        missing = self.missing
-        inline = missing if len(missing) <= INLINE_MINUTES else []
+        """What rides in the families' query: the newest minute when it is all that is missing, and the tail."""
+        inline = self._inline()
+        if self.base.summed:
+            return {_name(end): self.base.sums_at(end) for end in inline} | {TAIL: self.base.sums_at()}
         minutes = {_name(end): self.base.counts_between(MINUTE, end) for end in inline}
         return minutes | {TAIL: self.base.counts_between(self.at - self.settled)}
 
     async def fetched(self, client: PrometheusClient, budget: float) -> Minutes:
-        """More missing minutes than ride in the families' query, read in one range query."""
+        """The missing minutes that do not ride in the families' query, read in one range query."""
         missing = self.missing
-        if len(missing) <= INLINE_MINUTES:
+        if not missing or self._inline():
             return EMPTY_MINUTES
-        history = await measure_range(
-            self.base.counting_between(MINUTE), client, missing[0], missing[-1], MINUTE, budget
-        )
-        read = dict(history.steps)
-        # A minute with no series at all counted nothing.
-        return Minutes.of((end, *_counts(read.get(end, {}))) for end in missing)
+        return await minutes_read(self.base, client, missing[0], self.settled, budget)
 
     def timeline(self, measurement: Measurement, fetched: Minutes, canary_start: float | None) -> Timeline:
-        asked = Minutes.of(
-            (float(name), *_counts(observed)) for name, observed in measurement.between.items() if name != TAIL
-        )
-        minutes = self.kept.merged(fetched, self.needed[0]).merged(asked, self.needed[0])
+        asked = {name: _counts(observed) for name, observed in measurement.between.items()}
+        tail = asked.pop(TAIL, _counts({}))
+        if self.base.summed:
+            sums = [Sums(float(name), *counts) for name, counts in asked.items()]
+            newest = Minutes.between([self.kept.sums, *sums]) if sums and self.kept.sums else EMPTY_MINUTES
+        else:
+            newest = Minutes.of((float(name), *counts) for name, counts in asked.items())
+        minutes = self.kept.merged(fetched, self.needed[0]).merged(newest, self.needed[0])
         if self.lives is not None:
-            self.lives.keep(self.base.counts_between(MINUTE), minutes, self.needed[0])
-        return minutes.timeline(self.needed, canary_start, (self.at, *_counts(measurement.between.get(TAIL, {}))))
+            self.lives.keep(_key(self.base), minutes, self.needed[0])
+        if self.base.summed:
+            settled = minutes.sums
+            tail = Sums(self.at, *tail).less(settled) if settled and settled.at == self.settled else _counts({})
+        return minutes.timeline(self.needed, canary_start, (self.at, *tail))
+
+
+async def minutes_read(base: Plan, client: PrometheusClient, first: float, last: float, budget: float) -> Minutes:
+    """The minutes ending at `first` to `last` (minute boundaries), in one range query."""
+    start = first - MINUTE if base.summed else first  # sums: from the first minute's start
+    history = await measure_range(base.minutely(), client, start, last, MINUTE, budget)
+    read = dict(history.steps)
+    moments = [start + MINUTE * i for i in range(round((last - start) / MINUTE) + 1)]
+    # A moment with no series at all: nothing counted.
+    if base.summed:
+        return Minutes.between([Sums(t, *_counts(read.get(t, {}))) for t in moments])
+    return Minutes.of((t, *_counts(read.get(t, {}))) for t in moments)
+
+
+def _key(base: Plan) -> str:
+    """Whose minutes: the query that reads one, which names the versions, the service and its scope."""
+    return base.minutely().calls()[FAMILIES]
 
 
 def _name(end: float) -> str:

@@ -15,6 +15,7 @@ than a cache of what Prometheus says.
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,19 +37,47 @@ class Known:
 
 
 @dataclass(frozen=True)
+class Sums:
+    """Both versions' counters summed at one moment: where the next minute's counts start from."""
+
+    at: float
+    canary: Counts
+    stable: Counts
+
+    def less(self, earlier: Sums) -> tuple[Counts, Counts]:
+        """Both versions' counts since the `earlier` sums (Counts.less)."""
+        return self.canary.less(earlier.canary), self.stable.less(earlier.stable)
+
+
+@dataclass(frozen=True)
 class Minutes:
-    """Both versions' counts in whole minutes, each ending at one of `ends` (ascending)."""
+    """Both versions' counts in whole minutes, each ending at one of `ends` (ascending), and the sums at the
+    last of them when they were read as sums."""
 
     ends: tuple[float, ...]
     canary: Counts
     stable: Counts
+    sums: Sums | None = None
 
     @classmethod
-    def of(cls, minutes: Iterable[tuple[float, Counts, Counts]]) -> Minutes:
+    def of(cls, minutes: Iterable[tuple[float, Counts, Counts]], sums: Sums | None = None) -> Minutes:
         """From (end, canary, stable) rows in any order; a minute given twice keeps its last."""
         by_end = {end: (canary, stable) for end, canary, stable in minutes}
         ends = tuple(sorted(by_end))
-        return cls(ends, Counts.stack([by_end[e][0] for e in ends]), Counts.stack([by_end[e][1] for e in ends]))
+        canary, stable = Counts.stack([by_end[e][0] for e in ends]), Counts.stack([by_end[e][1] for e in ends])
+        return cls(ends, canary, stable, sums)
+
+    @classmethod
+    def between(cls, sums: Sequence[Sums]) -> Minutes:
+        """The minutes between consecutive sums a minute apart (ascending), and the last sums."""
+        pairs = [(a, b) for a, b in itertools.pairwise(sums) if b.at - a.at == MINUTE]
+        if not pairs:
+            return Minutes.of([], sums[-1] if sums else None)
+        early, late = pairs_of(pairs, 0), pairs_of(pairs, 1)
+        canary, stable = late.canary.less(early.canary), late.stable.less(early.stable)
+        rows = np.arange(len(pairs))
+        minutes = ((b.at, canary.rows(rows[i : i + 1]), stable.rows(rows[i : i + 1])) for i, (_, b) in enumerate(pairs))
+        return Minutes.of(minutes, sums[-1])
 
     def rows(self) -> Iterable[tuple[float, Counts, Counts]]:
         for i, end in enumerate(self.ends):
@@ -78,15 +107,23 @@ class Minutes:
         )
 
     def merged(self, newer: Minutes, oldest: float) -> Minutes:
-        """These and `newer` (which wins where both have a minute), without the minutes ending before `oldest`."""
+        """These and `newer` (which wins where both have a minute), without the minutes ending before `oldest`;
+        the later sums of the two."""
         rows = [row for row in (*self.rows(), *newer.rows()) if row[0] >= oldest]
-        return Minutes.of(rows) if rows else EMPTY
+        sums = max((s for s in (self.sums, newer.sums) if s is not None), key=lambda s: s.at, default=None)
+        return Minutes.of(rows, sums)
 
     def __len__(self) -> int:
         return len(self.ends)
 
 
 EMPTY = Minutes((), Counts.stack([]), Counts.stack([]))
+
+
+def pairs_of(pairs: Sequence[tuple[Sums, Sums]], which: int) -> Sums:
+    """One side of consecutive sums, stacked: row i is pair i's."""
+    side = [pair[which] for pair in pairs]
+    return Sums(side[-1].at, Counts.stack([s.canary for s in side]), Counts.stack([s.stable for s in side]))
 
 
 class _Bounded(Generic[V]):

@@ -33,8 +33,9 @@ class Role(StrEnum):
 ReadingKey = tuple[str, Role, str]  # a user check's source, the version, and which of its queries
 FAMILIES = "families"  # the one query that asks for every family
 START_MARK = "canary_analyzer_start"  # the label marking the start check's series among the families'
-# The label marking counts between two moments among the families' series; its value says which.
+# The label marking what is asked beside the families for the canary's recent minutes; its value says which.
 BETWEEN_MARK = "canary_analyzer_between"
+MINUTE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,10 @@ class Plan:
     readings: dict[ReadingKey, str] = field(default_factory=dict)
     # The canary's start query, asked inside the families' query (its series marked) to check a known start.
     start_check: str | None = None
-    # Counts between two moments asked inside the families' query, each's series marked with its name:
-    # the canary's recent minutes (app/analysis.py).
+    # The recent minutes' sums or counts asked inside the families' query, each's series marked with its name
+    # (app/analysis.py).
     between: dict[str, str] = field(default_factory=dict)
-    # What counts between two moments are written from (promql.family_between_query).
+    # What they are written from (sums_at, counts_between).
     preset: Preset = field(default_factory=Preset)
     service: str = ""
     namespace: str | None = None
@@ -99,22 +100,34 @@ class Plan:
             namespace=namespace,
         )
 
-    def counts_between(self, seconds: float, end: float | None = None) -> str:
-        """The families' counts of both versions in the `seconds` before `end` (None: the evaluation), from
-        the series' own samples, as one query: each family that can be counted so (not a native histogram)."""
-        return promql.union(self._between(source, seconds, end) for source in self._counted_between())
+    @property
+    def summed(self) -> bool:
+        """Minutes are read as counters' sums at moments (`sums_at`); else as recorded increases between two."""
+        return self.preset.series == "counters"
 
-    def counting_between(self, seconds: float) -> Plan:
-        """A plan that measures, at each moment it is evaluated, the counts in the `seconds` before it."""
-        queries = {source: self._between(source, seconds, None) for source in self._counted_between()}
+    def sums_at(self, end: float | None = None) -> str:
+        """The families' counters of both versions summed at `end` (None: the evaluation), as one query: each
+        family read minute by minute (not a native histogram)."""
+        return promql.union(self._minutely(source, end=end) for source in self._by_minute())
+
+    def counts_between(self, seconds: float, end: float | None = None) -> str:
+        """The families' recorded increases of both versions in the `seconds` before `end`, as one query."""
+        return promql.union(self._minutely(source, seconds, end) for source in self._by_minute())
+
+    def minutely(self) -> Plan:
+        """A plan that measures, at each moment it is evaluated, what `sums_at` (or a minute's `counts_between`)
+        measures at it: for a range of minute boundaries."""
+        queries = {source: self._minutely(source, MINUTE_SECONDS) for source in self._by_minute()}
         return replace(self, queries=queries, readings={}, start_check=None, between={})
 
-    def _counted_between(self) -> list[Source]:
-        return [source for source in self.queries if promql.counted_between(source, self.preset)]
+    def _minutely(self, source: Source, seconds: float = MINUTE_SECONDS, end: float | None = None) -> str:
+        versions, ns = list(self.versions.values()), self.namespace
+        if self.summed:
+            return promql.family_sums_query(source, self.preset, self.service, versions, end, ns)
+        return promql.family_between_query(source, self.preset, self.service, versions, seconds, end, ns)
 
-    def _between(self, source: Source, seconds: float, end: float | None) -> str:
-        versions = list(self.versions.values())
-        return promql.family_between_query(source, self.preset, self.service, versions, seconds, end, self.namespace)
+    def _by_minute(self) -> list[Source]:
+        return [source for source in self.queries if promql.read_by_minute(source, self.preset)]
 
     def calls(self) -> dict[str | ReadingKey, str]:
         """What is sent: every family in one query (one round trip, and Prometheus evaluates it

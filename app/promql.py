@@ -68,25 +68,23 @@ FAMILY_QUERIES: dict[Source, str] = {
 # What one series counted: over a range ending at the evaluation, a counter's increase (or a rule's
 # recorded increases summed), extrapolated to the range's edges as increase() does.
 OVER_RANGE = "{count}{over_window}({metric}{selector}[{window}]){count_end}"
-# Between two moments, for a minute of the canary's life or the part of one since the last: each
-# series' last value at the end less its last value at the start, whole requests and none extrapolated
-# (a minute's increase() would stretch what its own samples saw to the whole minute). A series born
-# since the start, or a counter that restarted, counts its value at the end. Recorded increases are
-# summed. A native histogram is not counted so: Prometheus 2.4x subtracts two into a float 0.
-BETWEEN: dict[str, str] = {
-    "counters": (
-        "({count}{metric}{selector}{at}{count_end} - {count}{metric}{selector}{at} offset {length}{count_end} >= 0)"
-        " or ({count}{metric}{selector}{at}{count_end} + 0)"
-    ),
-    "recorded_increases": "{count}sum_over_time({metric}{selector}[{length}]{at}){count_end}",
-}
+# What the canary served minute by minute (app/analysis.py) is read from the counters' sums (`sum by` the
+# family's groups) at minute boundaries and at the evaluation: a minute's counts are the sums at its end less
+# those at its start, whole requests and none extrapolated (a minute's increase() would stretch what its own
+# samples saw to the whole minute). Per group, not per series: a series that restarted or went away in
+# between makes its group's count fall (that version's minute is then left out), but a subtraction series by
+# series costs Prometheus three times the sums at thousands of series, and the sums at a boundary, read once,
+# serve both the minute before and the minute after. Recorded increases are summed between two moments as
+# they are. A native histogram is not read so: Prometheus 2.4x subtracts two into a float 0.
+AT_A_MOMENT = "{count}{metric}{selector}{at}{count_end}"
+RECORDED_BETWEEN = "{count}sum_over_time({metric}{selector}[{length}]{at}){count_end}"
 # Latency in the preset's unit, shown in seconds.
 IN_SECONDS = {"seconds": "", "milliseconds": " / 1000", "microseconds": " / 1000000"}
 # Per version, the expression that gives a check's number in Prometheus or Grafana.
 EXPRESSIONS: dict[Statistic, str] = {
     Statistic.REQUESTS: "sum({count}{over_window}({requests_metric}{selector}[{window}]){count_end})",
-    # The requests between the last window's first minute boundary and the evaluation: `{counted}` (BETWEEN).
-    Statistic.CURRENT_REQUESTS: "sum({counted})",
+    # The requests between the last window's first minute boundary and the evaluation (family_between_query).
+    Statistic.CURRENT_REQUESTS: "{counted}",
     # `or vector(0)`: a version with no 5xx has no 5xx series, and that is a 0% error rate.
     Statistic.ERROR_RATE: (
         "(sum({count}{over_window}({requests_metric}{error_selector}[{window}]){count_end}) or vector(0))"
@@ -121,6 +119,21 @@ def family_query(
     return _family(source, preset, service, versions, namespace, OVER_RANGE, window=_window(window))
 
 
+def family_sums_query(
+    source: Source,
+    preset: Preset,
+    service: str,
+    versions: Sequence[str],
+    end: float | None = None,
+    namespace: str | None = None,
+) -> str:
+    """Both versions' counters summed by the family's groups at `end` (unix seconds; None: the evaluation)."""
+    if not read_by_minute(source, preset) or preset.series == "recorded_increases":
+        raise ValueError(f"the preset's {source} family has no counters to sum at a moment")
+    at = "" if end is None else f" @ {_moment(end)}"
+    return _family(source, preset, service, versions, namespace, AT_A_MOMENT, at=at)
+
+
 def family_between_query(
     source: Source,
     preset: Preset,
@@ -130,25 +143,21 @@ def family_between_query(
     end: float | None = None,
     namespace: str | None = None,
 ) -> str:
-    """Both versions' counts between `seconds` before `end` (unix seconds; None: the evaluation) and
-    `end`, from the series' own samples (BETWEEN)."""
-    at = "" if end is None else f" @ {_moment(end)}"
-    length = duration_text(seconds)
-    return _family(
-        source, preset, service, versions, namespace, BETWEEN[_between(source, preset)], at=at, length=length
-    )
+    """Both versions' recorded increases summed between `seconds` before `end` (None: the evaluation) and `end`."""
+    if not read_by_minute(source, preset) or preset.series != "recorded_increases":
+        raise ValueError(f"the preset's {source} family has no recorded increases")
+    at, length = ("" if end is None else f" @ {_moment(end)}"), duration_text(seconds)
+    return _family(source, preset, service, versions, namespace, RECORDED_BETWEEN, at=at, length=length)
 
 
-def counted_between(source: Source, preset: Preset) -> bool:
-    """Whether a family's counts between two moments can be asked for (BETWEEN)."""
+def read_by_minute(source: Source, preset: Preset) -> bool:
+    """Whether a family is read minute by minute (AT_A_MOMENT, RECORDED_BETWEEN): not a native histogram's."""
     return not (source is Source.LATENCY and preset.latency_histogram == "native" and preset.series == "counters")
 
 
-def _between(source: Source, preset: Preset) -> str:
-    """How a family's series count between two moments (BETWEEN)."""
-    if not counted_between(source, preset):
-        raise ValueError(f"the preset's {source} family cannot be counted between two moments")
-    return "recorded_increases" if preset.series == "recorded_increases" else "counters"
+def _between(ending: str, starting: str) -> str:
+    """The sums at the end less those at the start, and a group that began in between as it ends."""
+    return f"({ending} - {starting}) or {ending}"
 
 
 def _family(
@@ -230,9 +239,12 @@ def expression(
     version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
     selector = _selector(preset, service, namespace, version_matcher)
     names = _names(preset)
-    counted = BETWEEN[_between(Source.REQUESTS, preset)].format(
-        metric=names["requests_metric"], selector=selector, at="", length=_window(window), **names
-    )
+    requests = {"metric": names["requests_metric"], "selector": selector, **names}
+    if preset.series == "recorded_increases":
+        counted = "sum(" + RECORDED_BETWEEN.format(at="", length=_window(window), **requests) + ")"
+    else:
+        ending = "sum(" + AT_A_MOMENT.format(at="", **requests) + ")"
+        counted = _between(ending, "sum(" + AT_A_MOMENT.format(at=f" offset {_window(window)}", **requests) + ")")
     return EXPRESSIONS[check.statistic].format(
         counted=counted,
         selector=selector,

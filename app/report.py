@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import charts, links, promql
-from app.analysis import Analysis
+from app.analysis import Analysis, minutes_read
 from app.canary_lives import MINUTE, Minutes
 from app.charts import ChartView, DistributionView, IntervalView, Labelled, Points, Series, StripView
 from app.judge import recent, threshold_rules
 from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
 from app.judge.judgment import Judgment, judge, span_rule
-from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
+from app.judge.recent import SPAN_MINUTES, Timeline, with_current
 from app.judge.units import Unit
 from app.measurement import History, Role, gather_within, measure_range
 from app.models import AnalysisResponse, CheckOut
@@ -68,8 +68,8 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
     first_minute = math.floor(start / MINUTE) * MINUTE - MINUTE * (SPAN_MINUTES - 1)
     calls = {"history": measure_range(analysis.plan, client, start, end, step, budget_seconds)}
     if recent:
-        counting = analysis.plan.counting_between(MINUTE)
-        calls["minutes"] = measure_range(counting, client, first_minute, end, MINUTE, budget_seconds)
+        last_minute = math.floor(end / MINUTE) * MINUTE
+        calls["minutes"] = minutes_read(analysis.plan, client, first_minute, last_minute, budget_seconds)
     try:
         found = await gather_within(budget_seconds, calls)
     except PrometheusError as exc:
@@ -79,10 +79,7 @@ async def fetch_history(analysis: Analysis, client: PrometheusClient, lookback: 
     if not recent:
         return Lookback(history, start, end, step)
     assert analysis.timeline is not None
-    counted = dict(found["minutes"].steps)
-    minutes = Minutes.of(
-        (t, Counts.of(o.get(Role.CANARY, {})), Counts.of(o.get(Role.STABLE, {}))) for t, o in counted.items()
-    )
+    minutes: Minutes = found["minutes"]
     window = promql.duration_seconds(analysis.request.window)
     timelines, steps = {}, []
     for t, observed in history.steps:

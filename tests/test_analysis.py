@@ -37,7 +37,7 @@ async def test_anytime_judges_everything_since_the_canary_started() -> None:
     # The start, and at the same time the last hour's minutes; then the families, and the minutes since.
     assert len(fake.sent) == 3 and fake.sent[0].startswith(START_QUERY)
     assert 'version="canary"' in fake.sent[0] and "[1h:1m]" in fake.sent[0]  # found within the hour
-    assert fake.sent[1] == analysis.plan.counting_between(60).calls()[FAMILIES]
+    assert fake.sent[1] == analysis.plan.minutely().calls()[FAMILIES]
     assert fake.sent[2] == analysis.plan.calls()[FAMILIES] and "[20m]" in fake.sent[2]
     assert analysis.span.data is Data.SINCE_CANARY_START
     assert analysis.span.since == AT - timedelta(minutes=20) and analysis.span.duration == "20m"
@@ -143,5 +143,5 @@ async def test_a_canary_that_came_back_is_measured_again_from_its_new_start() ->
     assert analysis.span.duration == "7m" and fake.sent[-1] == analysis.plan.calls()[FAMILIES]
     # The guess with the short look-back and the ten minutes since the last analysis at the same time, then
     # the families from the new start.
-    assert len(fake.sent) == 3 and fake.sent[1] == analysis.plan.counting_between(60).calls()[FAMILIES]
+    assert len(fake.sent) == 3 and fake.sent[1] == analysis.plan.minutely().calls()[FAMILIES]
     assert analysis.plan.start_check is None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from app.canary_lives import CanaryLives, Known
+import numpy as np
+
+from app.canary_lives import CanaryLives, Known, Minutes, Sums
+from app.judge.recent import Counts
 
 DAY = 86400.0
 
@@ -42,3 +45,15 @@ def test_bounded_dropping_the_least_recently_used() -> None:
     starts.recall("a", 11.0, DAY)  # used: kept
     starts.remember("c", Known(1.0, 10.0))
     assert len(starts) == 2 and starts.recall("b", 11.0, DAY) is None and starts.recall("a", 11.0, DAY)
+
+
+def test_minutes_between_sums_a_minute_apart_and_the_last_sums_kept() -> None:
+    def sums(at: float, served: float) -> Sums:
+        counts = Counts(np.array([served]), np.array([0.0]), (), np.zeros((1, 0)))
+        return Sums(at, counts, counts)
+
+    minutes = Minutes.between([sums(60.0, 10.0), sums(120.0, 25.0), sums(240.0, 40.0), sums(300.0, 44.0)])
+    assert minutes.ends == (120.0, 300.0)  # 180 is missing: no minute ends at 240 from it
+    assert minutes.canary.ok.tolist() == [15.0, 4.0] and minutes.sums is not None and minutes.sums.at == 300.0
+    kept = minutes.merged(Minutes.between([sums(300.0, 44.0), sums(360.0, 50.0)]), oldest=200.0)
+    assert kept.ends == (300.0, 360.0) and kept.sums is not None and kept.sums.at == 360.0

@@ -186,3 +186,16 @@ def test_current_traffic_says_when_each_version_last_served_and_what_the_other_s
     canary_now, stable_now = timeline(served, stable, 0.0).current(180)
     assert (canary_now.requests, canary_now.last_served) == (0.0, 120.0)
     assert (stable_now.requests, stable_now.meanwhile) == (300.0, 400.0)
+
+
+def test_counts_since_earlier_sums_leave_out_a_row_where_any_count_fell() -> None:
+    """A series that restarted or went away takes its past with it: that minute's sums tell nothing."""
+    later = Counts(
+        np.array([150.0, 140.0]), np.array([5.0, 9.0]), (0.1, math.inf), np.array([[100.0, 55.0], [60.0, 89.0]])
+    )
+    earlier = Counts(
+        np.array([100.0, 120.0]), np.array([4.0, 3.0]), (0.1, math.inf), np.array([[70.0, 34.0], [80.0, 43.0]])
+    )
+    counted = later.less(earlier)
+    assert counted.ok.tolist() == [50.0, 0.0] and counted.errors.tolist() == [1.0, 0.0]
+    assert counted.buckets.tolist() == [[30.0, 21.0], [0.0, 0.0]]  # the second row's first bucket fell

@@ -91,6 +91,17 @@ class Counts:
     def rows(self, rows: np.ndarray) -> Counts:
         return Counts(self.ok[rows], self.errors[rows], self.bounds, self.buckets[rows])
 
+    def less(self, earlier: Counts) -> Counts:
+        """Row by row, what these sums counted since the `earlier` ones: a row where any count fell (a series
+        restarted or went away in between, and took its past with it) counts nothing, whatever else grew."""
+        both = Counts.stack([self, earlier])
+        rows = len(self.ok)
+        late, early = both.rows(np.arange(rows)), both.rows(np.arange(rows, 2 * rows))
+        ok, errors, buckets = late.ok - early.ok, late.errors - early.errors, late.buckets - early.buckets
+        fell = (ok < 0) | (errors < 0) | (buckets < 0).any(axis=1)
+        keep = ~fell
+        return Counts(ok * keep, errors * keep, both.bounds, buckets * keep[:, None])
+
     def since(self) -> Counts:
         """Row r's counts become those of rows r to the last: each span's data."""
         return Counts(_suffix(self.ok), _suffix(self.errors), self.bounds, _suffix(self.buckets))

@@ -18,6 +18,7 @@ Distribution = Histogram | Outcomes | None
 START_QUERY = promql.CANARY_START_QUERY.split("{")[0]  # how the canary's start query begins
 LOOKBACK = re.compile(r"\[(\w+):\w+\]\)$")  # the start query's look-back, before its resolution
 # A query asked beside the families, its series marked (Plan.calls).
+AT_MOMENT = re.compile(r" @ (\d+(?:\.\d+)?)")
 MARKED = re.compile(r'label_replace\((?P<query>.*), "(?P<mark>canary_analyzer_\w+)", "(?P<value>[^"]*)", "", ""\)')
 
 
@@ -56,8 +57,8 @@ class FakePrometheus:
         per_minute: Mapping[Role, Mapping[str, Distribution]] | None = None,
     ) -> None:
         """`canary_started`: what the canary's start query answers (unix time); None, no series then:
-        the canary has been there through the whole look-back. `per_minute`: what each version counted in
-        any minute, or any part of one since the last (default: nothing)."""
+        the canary has been there through the whole look-back. `per_minute`: what each version serves each
+        minute, its counters' sums growing by that much a minute from 0 at the epoch (default: nothing)."""
         calls = plan.calls()
         self.answers: dict[str, tuple[tuple[Labels, float], ...]] = {}
 
@@ -72,7 +73,7 @@ class FakePrometheus:
         if FAMILIES in calls:
             self.answers[calls[FAMILIES]] = family_samples(observed)
         self.minute = family_samples(per_minute or {role: {} for role in Role})
-        self.counting_minutes = plan.counting_between(60).calls().get(FAMILIES)
+        self.minutely = plan.minutely().calls().get(FAMILIES)
         for (source, role, part), query in plan.readings.items():
             self.answers[query] = reading(observed[role].get(source), part)
         # The families are asked for in one query: one failing family fails it.
@@ -98,7 +99,7 @@ class FakePrometheus:
         for term in terms:
             if match := MARKED.fullmatch(term):
                 mark = {match.group("mark"): match.group("value")}
-                found = self._start(match.group("query"), at) if mark.get(START_MARK) else self.minute
+                found = self._start(match.group("query"), at) if mark.get(START_MARK) else self._sums(term, at)
                 assert START_MARK in mark or BETWEEN_MARK in mark, term
                 answered += tuple(({**labels, **mark}, value) for labels, value in found)
         return Vector(answered, self.warnings)
@@ -117,8 +118,18 @@ class FakePrometheus:
         while t <= end:
             steps.append(t)
             t += step
-        answer = self.minute if query == self.counting_minutes else self.answers[query]
-        return Matrix(tuple((labels, tuple((t, value) for t in steps)) for labels, value in answer))
+        if query == self.minutely:
+            points = {}
+            for t in steps:
+                for labels, value in self._sums(query, t):
+                    points.setdefault(tuple(sorted(labels.items())), []).append((t, value))
+            return Matrix(tuple((dict(labels), tuple(series)) for labels, series in points.items()))
+        return Matrix(tuple((labels, tuple((t, value) for t in steps)) for labels, value in self.answers[query]))
+
+    def _sums(self, query: str, at: float) -> tuple[tuple[Labels, float], ...]:
+        """The counters' sums at the query's `@` moment (else `at`): `per_minute` for every minute since the epoch."""
+        moment = float(match.group(1)) if (match := AT_MOMENT.search(query)) else at
+        return tuple((labels, value * moment / 60) for labels, value in self.minute)
 
     def failed(self, exc: PrometheusError) -> PrometheusError:
         """As the client shows an error; no credential here to redact."""
