@@ -300,8 +300,8 @@ class RecentMinutes:
         else:
             newest = Minutes.of((float(name), *counts) for name, counts in asked.items())
         minutes = self.kept.merged(fetched, self.needed[0]).merged(newest, self.needed[0])
-        if self.lives is not None:
-            self.lives.keep(_key(self.base), minutes, self.needed[0])
+        if self.lives is not None and minutes is not self.kept:
+            self.lives.keep(_key(self.base), minutes)
         if self.base.summed:
             settled = minutes.sums
             tail = Sums(self.at, *tail).less(settled) if settled and settled.at == self.settled else _counts({})

@@ -72,12 +72,10 @@ class Minutes:
         """The minutes between consecutive sums a minute apart (ascending), and the last sums."""
         pairs = [(a, b) for a, b in itertools.pairwise(sums) if b.at - a.at == MINUTE]
         if not pairs:
-            return Minutes.of([], sums[-1] if sums else None)
+            return Minutes((), EMPTY_COUNTS, EMPTY_COUNTS, sums[-1] if sums else None)
         early, late = pairs_of(pairs, 0), pairs_of(pairs, 1)
         canary, stable = late.canary.less(early.canary), late.stable.less(early.stable)
-        rows = np.arange(len(pairs))
-        minutes = ((b.at, canary.rows(rows[i : i + 1]), stable.rows(rows[i : i + 1])) for i, (_, b) in enumerate(pairs))
-        return Minutes.of(minutes, sums[-1])
+        return Minutes(tuple(b.at for _, b in pairs), canary, stable, sums[-1])
 
     def rows(self) -> Iterable[tuple[float, Counts, Counts]]:
         for i, end in enumerate(self.ends):
@@ -89,35 +87,39 @@ class Minutes:
     ) -> Timeline:
         """The minutes ending at `ends` (ascending; one not kept counted nothing) as a timeline, with the `tail`
         (its end, and both versions' counts since the last minute) after them when there is one."""
-        by_end = {end: (canary, stable) for end, canary, stable in self.rows()}
-        nothing = (Counts.of({}), Counts.of({}))
-        rows = [by_end.get(end, nothing) for end in ends]
-        starts = [end - MINUTE for end in ends]
-        end = ends[-1]
+        index = {end: i for i, end in enumerate(self.ends)}
+        nothing = len(self.ends)  # a row of zeros, stacked after the kept ones
+        rows = np.array([index.get(end, nothing) for end in ends])
+        zero = Counts.of({})
+        canary = Counts.stack([self.canary, zero]).rows(rows)
+        stable = Counts.stack([self.stable, zero]).rows(rows)
+        starts, end = [end - MINUTE for end in ends], ends[-1]
         if tail is not None:
-            end, *counts = tail
-            rows.append((counts[0], counts[1]))
+            end, tail_canary, tail_stable = tail
+            canary, stable = Counts.stack([canary, tail_canary]), Counts.stack([stable, tail_stable])
             starts.append(ends[-1])
-        return Timeline(
-            canary_start=canary_start,
-            starts=tuple(starts),
-            end=end,
-            canary=Counts.stack([canary for canary, _ in rows]),
-            stable=Counts.stack([stable for _, stable in rows]),
-        )
+        return Timeline(canary_start=canary_start, starts=tuple(starts), end=end, canary=canary, stable=stable)
 
     def merged(self, newer: Minutes, oldest: float) -> Minutes:
         """These and `newer` (which wins where both have a minute), without the minutes ending before `oldest`;
         the later sums of the two."""
-        rows = [row for row in (*self.rows(), *newer.rows()) if row[0] >= oldest]
+        if not newer.ends and newer.sums is None and (not self.ends or self.ends[0] >= oldest):
+            return self  # nothing to add or drop: Argo's second look within a minute
+        ends = np.array([*self.ends, *newer.ends])
+        # The last row of each minute (the newer's), in order of the minutes.
+        last = {end: i for i, end in enumerate(ends.tolist()) if end >= oldest}
+        rows = np.array([last[end] for end in sorted(last)], dtype=int)
+        canary = Counts.stack([self.canary, newer.canary]).rows(rows)
+        stable = Counts.stack([self.stable, newer.stable]).rows(rows)
         sums = max((s for s in (self.sums, newer.sums) if s is not None), key=lambda s: s.at, default=None)
-        return Minutes.of(rows, sums)
+        return Minutes(tuple(sorted(last)), canary, stable, sums)
 
     def __len__(self) -> int:
         return len(self.ends)
 
 
-EMPTY = Minutes((), Counts.stack([]), Counts.stack([]))
+EMPTY_COUNTS = Counts.stack([])
+EMPTY = Minutes((), EMPTY_COUNTS, EMPTY_COUNTS)
 
 
 def pairs_of(pairs: Sequence[tuple[Sums, Sums]], which: int) -> Sums:
@@ -177,9 +179,9 @@ class CanaryLives:
         """The settled minutes kept for the pair of versions `counted` (the query that counts them)."""
         return self._minutes.get(counted) or EMPTY
 
-    def keep(self, counted: str, minutes: Minutes, oldest: float) -> None:
-        """Adds `minutes` to those kept, and forgets those that end before `oldest`."""
-        self._minutes.put(counted, self.minutes(counted).merged(minutes, oldest))
+    def keep(self, counted: str, minutes: Minutes) -> None:
+        """Keeps `minutes` for the pair of versions `counted`, in place of those kept before."""
+        self._minutes.put(counted, minutes)
 
     def __len__(self) -> int:
         return len(self._starts)

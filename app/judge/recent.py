@@ -23,6 +23,7 @@ could fail it (a necessary condition, in numpy), and only those go through the r
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,23 @@ class Timeline:
             if counts.ok.shape != (rows,) or counts.buckets.shape[0] != rows:
                 raise ValueError(f"a timeline of {rows} rows with counts of another length")
 
+    @functools.cached_property
+    def span_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows recent spans start at (after the canary's start, at most SPAN_MINUTES long), and the minute
+        of the canary's life each starts at."""
+        if self.canary_start is None:
+            return np.zeros(0, dtype=int), np.zeros(0, dtype=int)
+        starts = np.asarray(self.starts)
+        minutes = np.round((starts - self.canary_start) / MINUTE).astype(int)
+        seconds = self.end - starts
+        rows = np.flatnonzero((minutes >= 1) & (seconds > 0) & (seconds <= SPAN_MINUTES * MINUTE))
+        return rows, minutes[rows]
+
+    @functools.cached_property
+    def since(self) -> tuple[Counts, Counts]:
+        """Each version's counts from each row to the last: every span's data."""
+        return self.canary.since(), self.stable.since()
+
     def current(self, seconds: float) -> tuple[RecentTraffic, RecentTraffic]:
         """Each version's requests in the rows that lie within the last `seconds` (at least the last row),
         and when it last served a request (the end of the last row it served in)."""
@@ -195,15 +213,12 @@ class RecentFinding:
 def spans(timeline: Timeline, alpha: float) -> list[tuple[int, Span]]:
     """The spans judged at this answer, by the row they start at: those starting after the canary,
     at most SPAN_MINUTES long; `alpha` is the check's recent half, spread over them."""
-    found: list[tuple[int, Span]] = []
-    if timeline.canary_start is None:
-        return found
-    for row, since in enumerate(timeline.starts):
-        minute = round((since - timeline.canary_start) / MINUTE)
-        seconds = timeline.end - since
-        if minute >= 1 and 0 < seconds <= SPAN_MINUTES * MINUTE:
-            found.append((row, Span(since, seconds, minute, alpha * span_share(minute))))
-    return found
+    rows, minutes = timeline.span_rows
+    starts = np.asarray(timeline.starts)
+    return [
+        (int(row), Span(float(starts[row]), timeline.end - float(starts[row]), int(minute), alpha * span_share(minute)))
+        for row, minute in zip(rows, minutes, strict=True)
+    ]
 
 
 Rule = Callable[[Check, float, Observed, Observed, str, float], Finding]
@@ -231,17 +246,20 @@ def _findings(
     """The rule's findings on the spans, strongest screen first: at most `most`, and only those whose screen
     passed when `only_possible`."""
     screen = SCREENS.get((check.method, check.statistic))
-    judged_spans = spans(timeline, alpha)
-    if screen is None or check.queries is not None or not judged_spans:
+    if screen is None or check.queries is not None:
         return  # a user check's own queries are not kept minute by minute
-    rows = np.array([row for row, _ in judged_spans])
-    alphas = np.array([span.alpha for _, span in judged_spans])
-    canary, stable = timeline.canary.since(), timeline.stable.since()
+    rows, minutes = timeline.span_rows
+    if not len(rows):
+        return
+    alphas = alpha * SPREAD / ((minutes + SPREAD - 1) * (minutes + SPREAD))  # span_share, for every span
+    canary, stable = timeline.since
     margins = screen(check, limit, canary.rows(rows), stable.rows(rows), alphas)
     for index in np.argsort(-margins)[:most]:
         if only_possible and not margins[index] > 0:
             return
-        row, span = judged_spans[index]
+        row, minute = int(rows[index]), int(minutes[index])
+        since = timeline.starts[row]
+        span = Span(since, timeline.end - since, minute, float(alphas[index]))
         canary_seen, stable_seen = canary.observed(row), stable.observed(row)
         finding = rule(check, limit, canary_seen, stable_seen, duration_text(span.seconds), span.alpha)
         yield RecentFinding(finding, span, canary_seen, stable_seen)

@@ -58,6 +58,8 @@ def share_log_e_values(k: np.ndarray, n: np.ndarray, q: np.ndarray) -> np.ndarra
     evidence = (n > 0) & (k > q * n) & (q < 1)
     values[evidence & (q <= 0)] = np.inf
     mixed = evidence & (q > 0)
+    if not mixed.any():  # no look with evidence against its limit: the common case, spared the special functions
+        return values
     k, n, q = k[mixed], n[mixed], q[mixed]
     terms = []
     for concentration in PRIOR_CONCENTRATIONS:
