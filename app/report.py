@@ -17,7 +17,6 @@ from app.judge.checks import Bound, Check, Observed
 from app.judge.distributions import Histogram, NativeHistogram, on_shared_buckets
 from app.judge.judgment import Judgment, judge, span_rule
 from app.judge.recent import SPAN_MINUTES, Timeline, with_current
-from app.judge.units import Unit
 from app.measurement import History, Role, gather_within, measure_range
 from app.models import AnalysisResponse, CheckOut
 from app.prometheus import PrometheusClient, PrometheusError
@@ -137,12 +136,16 @@ def check_charts(
         limit = limits[check.name]
         if check.bound.relative:
             line: Points = [(t, threshold_rules.effective_limit(check.bound, limit, v)) for t, v in stable]
+        elif check.limit_moves:  # as each step's judgment held it
+            line = [
+                (t, r.limit) for t, j in judged for r in j.checks if r.check.name == check.name and r.limit is not None
+            ]
         else:
             line = [(lookback.start, limit), (lookback.end, limit)]
         series = [
             Series("canary", f"canary ({analysis.request.canary})", canary),
             Series("stable", f"stable ({analysis.request.stable})", stable),
-            Series("threshold", _threshold_label(check.bound, limit, check.unit), line),
+            Series("threshold", "threshold: " + check.rule(limit).removeprefix("canary "), line),
         ]
         view = charts.chart(series, check.unit, lookback.start, lookback.end, span_start)
         out = outs[check.name]
@@ -290,10 +293,6 @@ def _series(
         return measured, False
     drawn = [(t, v) for t, v in measured if enough[t, role]]
     return drawn, len(drawn) < len(measured)
-
-
-def _threshold_label(bound: Bound, limit: float, unit: Unit) -> str:
-    return "threshold: " + bound.describe(limit, unit).removeprefix("canary ")
 
 
 def render_report(

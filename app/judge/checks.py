@@ -155,6 +155,16 @@ class Check:
     # stable breaks the SLO too and that check does not find the canary worse, the breach is not
     # the canary's doing (app/judge/judgment.py).
     compared_in: str | None = None
+    # How the rule reads, `{limit}` filled in, where the bound's own words do not say it.
+    rule_text: str | None = None
+
+    def rule(self, limit: float) -> str:
+        return self.rule_text.format(limit=limit) if self.rule_text else self.bound.describe(limit, self.unit)
+
+    @property
+    def limit_moves(self) -> bool:
+        """The number the canary is held to moves with the data: the stable's number, or the traffic's share."""
+        return self.bound.relative or self.statistic is Statistic.CURRENT_REQUESTS
 
     @property
     def source(self) -> str:

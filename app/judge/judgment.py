@@ -162,7 +162,7 @@ def judge(
             check.value(canary),
             check.value(stable),
             finding.limit,
-            check.bound.describe(limit, check.unit),
+            check.rule(limit),
             finding.reason,
             finding.evidence,
         )
