@@ -84,5 +84,6 @@ def test_a_p99_check_keys_its_own_number() -> None:
 def test_each_rule_reads_as_the_check_holds_it() -> None:
     assert BY_NAME["error_rate_vs_stable"].rule(0.005) == "canary <= stable + 0.50%"
     # The current traffic's limit is a share of a share, not a count.
-    assert BY_NAME["canary_current"].rule(0.1) == "canary's share of the last window >= 0.1 x its share since it started"
+    current = BY_NAME["canary_current"]
+    assert current.rule(0.1) == "canary's share in the window >= 0.1 x its share since it started"
     assert BY_NAME["canary_current"].limit_moves and not BY_NAME["p95_latency"].limit_moves

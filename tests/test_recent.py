@@ -199,3 +199,12 @@ def test_counts_since_earlier_sums_leave_out_a_row_where_any_count_fell() -> Non
     counted = later.less(earlier)
     assert counted.ok.tolist() == [50.0, 0.0] and counted.errors.tolist() == [1.0, 0.0]
     assert counted.buckets.tolist() == [[30.0, 21.0], [0.0, 0.0]]  # the second row's first bucket fell
+
+
+def test_a_bucket_may_dip_where_the_counts_at_or_under_each_bound_do_not() -> None:
+    """Counters at or under each bound rounded apart (a dip of one in a single bucket) leave the minute in."""
+    bounds = (0.1, 0.25, math.inf)
+    later = Counts(np.array([20.0]), np.array([0.0]), bounds, np.array([[10.0, 6.0, 4.0]]))
+    earlier = Counts(np.array([10.0]), np.array([0.0]), bounds, np.array([[4.0, 7.0, 1.0]]))
+    counted = later.less(earlier)
+    assert counted.ok.tolist() == [10.0] and counted.buckets.tolist() == [[6.0, 0.0, 3.0]]

@@ -35,7 +35,7 @@ CHECKS: tuple[Check, ...] = (
             minimum=0,
             maximum=1,
         ),
-        rule_text="canary's share of the last window >= {limit:g} x its share since it started",
+        rule_text="canary's share in the window >= {limit:g} x its share since it started",
     ),
     Check(
         name="p95_latency",

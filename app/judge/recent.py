@@ -99,9 +99,11 @@ class Counts:
         rows = len(self.ok)
         late, early = both.rows(np.arange(rows)), both.rows(np.arange(rows, 2 * rows))
         ok, errors, buckets = late.ok - early.ok, late.errors - early.errors, late.buckets - early.buckets
-        fell = (ok < 0) | (errors < 0) | (buckets < 0).any(axis=1)
+        # A counter is the count at or under a bucket bound (cumulative), not in a bucket: what may not fall.
+        fell = (ok < 0) | (errors < 0) | (np.cumsum(buckets, axis=1) < 0).any(axis=1)
         keep = ~fell
-        return Counts(ok * keep, errors * keep, both.bounds, buckets * keep[:, None])
+        # A bucket alone may dip, as histogram_quantile's inputs may (Histogram.from_buckets): none is counted.
+        return Counts(ok * keep, errors * keep, both.bounds, buckets.clip(min=0) * keep[:, None])
 
     def since(self) -> Counts:
         """Row r's counts become those of rows r to the last: each span's data."""
@@ -314,7 +316,8 @@ def _latency_vs_stable(check: Check, limit: float, canary: Counts, stable: Count
         return np.full(len(alphas), np.inf)  # histograms the screen cannot line up: the rule decides
     moves = statistics._moves(canary.bounds, (math.log(limit),))[0]
     scaled = stable.buckets @ moves
-    _, statistic, df = statistics._brunner_munzel(scaled, canary.buckets)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a span without requests of one version: left out below
+        _, statistic, df = statistics._brunner_munzel(scaled, canary.buckets)
     n_canary, n_stable = canary.buckets.sum(axis=1), stable.buckets.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         looked = n_canary * n_stable / (n_canary + n_stable)
