@@ -13,11 +13,11 @@ import pytest
 
 from app import promql, report
 from app.demo.local_prometheus import LocalPrometheus
-from app.judge.checks import Bound, Check, Limit, Method, Statistic
 from app.judge.findings import Evidence, Outcome
 from app.judge.judgment import CheckResult, Judgment, Verdict
 from app.judge.units import Unit
 from app.measurement import History
+from tests.support.business import CONVERSION_FLOOR
 from tests.support.servers import AnalyzerServer
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -122,14 +122,7 @@ def test_report_shows_each_bound_as_what_it_is(analyzer: AnalyzerServer) -> None
 
 def test_the_evidence_over_time_names_the_side_a_fail_needs() -> None:
     """Where lower is worse (a share held above its SLO), the upper bound is the one at 1 - alpha."""
-    floor = Check(
-        name="conversion",
-        title="conversion rate",
-        statistic=Statistic.RATIO,
-        bound=Bound.AT_LEAST,
-        method=Method.BINOMIAL,
-        limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
-    )
+    floor = CONVERSION_FLOOR
     found = Evidence("e-process", 0.06, 0.05, 0.07, 0.1, Unit.RATIO, None, "", None, 0.0025, 0.6, anytime=True)
     result = CheckResult(floor, Outcome.FAIL, 0.06, 0.06, 0.1, "", "", found)
     judged = [(60.0, Judgment(Verdict.FAIL, ("r",), (result,)))]

@@ -8,12 +8,12 @@ import pytest
 
 from app.analysis import plan_for, run_analysis
 from app.judge.builtin_checks import CHECKS
-from app.judge.checks import Bound, Check, Limit, Method, Queries, Statistic
 from app.judge.distributions import Outcomes
 from app.models import AnalysisRequest, RequestModels
 from app.presets import PRESETS, Preset
 from app.responses import analysis_response
 from app.settings import Settings
+from tests.support.business import CONVERSION_FLOOR
 from tests.support.fake_prometheus import FakePrometheus
 from tests.support.observations import observed
 
@@ -158,23 +158,9 @@ async def test_each_bound_is_shown_as_what_it_is() -> None:
     assert "(99.9% confidence); a pass needs" in errors.shown and "any look" not in errors.shown
 
 
-CONVERSION = Check(
-    name="conversion",
-    title="conversion rate",
-    statistic=Statistic.RATIO,
-    bound=Bound.AT_LEAST,
-    method=Method.BINOMIAL,
-    limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
-    queries=Queries(
-        events='sum(increase(orders_total{app="$service",version="$version"}[$window]))',
-        trials='sum(increase(visits_total{app="$service",version="$version"}[$window]))',
-    ),
-)
-
-
 async def test_where_lower_is_worse_the_upper_bound_decides_a_fail() -> None:
     """A share that must stay above its SLO (a conversion rate) fails on its upper bound, passes on its lower."""
-    request = RequestModels.of((*CHECKS, CONVERSION)).request(service="checkout", at=AT)
+    request = RequestModels.of((*CHECKS, CONVERSION_FLOOR)).request(service="checkout", at=AT)
     visits = {"check:conversion": Outcomes(ok=4000 - 240, errors=240)}  # 240 orders in 4,000 visits: 6 %
     canary, stable = {**observed(), **visits}, {**observed(), **visits}
     analysis = await run_analysis(request, fake_for(request, Preset(), canary, stable), Preset(), budget_seconds=2)

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from app.judge.checks import Bound, Check, Limit, Method, Queries, Statistic
 from tests.support.scenarios import FUTURE_SECONDS, HISTORY_SECONDS
 
 SCRAPE_INTERVAL = 15.0
@@ -91,3 +92,18 @@ def _gauges(now: float) -> Iterator[str]:
     for shop in SHOPS:
         for ts, _ in _scrapes(now):
             yield f"queue_lag_seconds{_labels(shop)} {shop.queue_lag_seconds} {ts:.3f}"
+
+
+# A share held above its SLO, where lower is worse: the upper bound decides a fail.
+CONVERSION_FLOOR = Check(
+    name="conversion",
+    title="conversion rate",
+    statistic=Statistic.RATIO,
+    bound=Bound.AT_LEAST,
+    method=Method.BINOMIAL,
+    limit=Limit(field="conversion_min", description="Conversion SLO.", default=0.1, minimum=0, maximum=1),
+    queries=Queries(
+        events='sum(increase(orders_total{app="$service",version="$version"}[$window]))',
+        trials='sum(increase(visits_total{app="$service",version="$version"}[$window]))',
+    ),
+)
