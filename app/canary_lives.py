@@ -23,9 +23,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from app.judge.recent import Counts, Timeline
-
-MINUTE = 60.0
+from app.judge.recent import MINUTE, Counts, Timeline
 
 V = TypeVar("V")
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from app import promql
 from app.judge.checks import Check, Measured, Observed, Reading, Source
 from app.judge.distributions import Histogram, NativeHistogram, Outcomes
+from app.judge.recent import MINUTE
 from app.presets import Preset
 from app.prometheus import Cause, Labels, NativeSample, PrometheusClient, PrometheusError, Value
 
@@ -35,7 +36,6 @@ FAMILIES = "families"  # the one query that asks for every family
 START_MARK = "canary_analyzer_start"  # the label marking the start check's series among the families'
 # The label marking what is asked beside the families for the canary's recent minutes; its value says which.
 BETWEEN_MARK = "canary_analyzer_between"
-MINUTE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,10 @@ class Plan:
     def minutely(self) -> Plan:
         """A plan that measures, at each moment it is evaluated, what `sums_at` (or a minute's `counts_between`)
         measures at it: for a range of minute boundaries."""
-        queries = {source: self._minutely(source, MINUTE_SECONDS) for source in self._by_minute()}
+        queries = {source: self._minutely(source, MINUTE) for source in self._by_minute()}
         return replace(self, queries=queries, readings={}, start_check=None, between={})
 
-    def _minutely(self, source: Source, seconds: float = MINUTE_SECONDS, end: float | None = None) -> str:
+    def _minutely(self, source: Source, seconds: float = MINUTE, end: float | None = None) -> str:
         versions, ns = list(self.versions.values()), self.namespace
         if self.summed:
             return promql.family_sums_query(source, self.preset, self.service, versions, end, ns)

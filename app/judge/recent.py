@@ -45,7 +45,7 @@ MINUTE = 60.0
 MAX_CONFIRMED = 4
 
 
-def span_share(k: int) -> float:
+def span_share(k: int | np.ndarray) -> float | np.ndarray:
     """The share of the recent alpha given to the span that starts k >= 1 minutes after the canary."""
     return SPREAD / ((k + SPREAD - 1) * (k + SPREAD))
 
@@ -253,7 +253,7 @@ def _findings(
     rows, minutes = timeline.span_rows
     if not len(rows):
         return
-    alphas = alpha * SPREAD / ((minutes + SPREAD - 1) * (minutes + SPREAD))  # span_share, for every span
+    alphas = alpha * span_share(minutes)
     canary, stable = timeline.since
     margins = screen(check, limit, canary.rows(rows), stable.rows(rows), alphas)
     for index in np.argsort(-margins)[:most]:
