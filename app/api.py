@@ -248,7 +248,7 @@ def _audit(
 
 
 def _decided_on(statistics: Statistics) -> dict:
-    return {"scope": statistics.scope, "since": statistics.since.isoformat(), "span": statistics.span}
+    return statistics.model_dump(mode="json", include={"scope", "since", "span"})  # as the answer writes them
 
 
 def _ms(seconds: float) -> float:

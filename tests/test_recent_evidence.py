@@ -16,6 +16,8 @@ from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installe
 from app.demo.traffic import Traffic, openmetrics
 from app.presets import Preset
 from tests.support.argo_probe import BACKGROUND_TEMPLATE, STEP_TEMPLATE, measure
+from tests.support.exposition import samples, value
+from tests.support.logs import log_lines
 from tests.support.servers import AnalyzerServer
 
 MINUTE = 60.0
@@ -98,6 +100,26 @@ def test_a_regression_after_an_hour_of_health_fails_on_its_recent_span(analyzer:
     reason = body["reasons"][0]
     assert reason.startswith("in the last ") and "(since " in reason and "over its whole life (7" in reason
     assert body["confidence"]["data"] == "since_canary_start"  # the whole life is still what passes are judged on
+
+
+def test_the_audit_line_and_the_metrics_say_a_recent_span_decided(analyzer: AnalyzerServer) -> None:
+    checks_total = "canary_analyzer_checks_total"
+    before = value(samples(analyzer), checks_total, check="error_rate_vs_stable", outcome="fail", scope="recent")
+    body = answer(analyzer, "late-errors")
+    [line] = [
+        line for line in log_lines(analyzer.logs()) if line.get("trace_id") == body["trace_id"] and "checks" in line
+    ]
+    audited = {check["name"]: check for check in line["checks"]}
+    failed = checks(body)["error_rate_vs_stable"]
+    assert failed["verdict"] == "fail"
+    assert audited["error_rate_vs_stable"]["scope"] == "recent"
+    assert (audited["error_rate_vs_stable"]["since"], audited["error_rate_vs_stable"]["span"]) == (
+        failed["statistics"]["since"],
+        failed["statistics"]["span"],
+    )
+    assert audited["p95_latency"]["scope"] == "whole"
+    after = value(samples(analyzer), checks_total, check="error_rate_vs_stable", outcome="fail", scope="recent")
+    assert after == before + 1
 
 
 @pytest.mark.parametrize("template", [BACKGROUND_TEMPLATE], ids=lambda p: p.name)
