@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import promql
 from app.analysis import SETTLE_SECONDS
+from app.calibration.argo import Measurement, _duration_seconds, keep_measuring, measurement_of, next_poll
 from app.canary_lives import MINUTE
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
@@ -36,15 +37,10 @@ from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
     CaseRun,
-    Measurement,
     Study,
-    _duration_seconds,
     add_study_arguments,
     cases_per_class,
     history_start,
-    keep_measuring,
-    measurement_of,
-    next_poll,
     report,
     request_body,
     study_from_args,
