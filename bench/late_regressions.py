@@ -164,6 +164,8 @@ def _quantile_over(q: float, maximum: float) -> Callable[[Traffic, int, int], bo
 
 ARGO_SUCCESS_RATE = _counting(5, 5, 4, _success_rate_below(0.95))
 ARGO_P95 = _counting(5, 5, 4, _quantile_over(0.95, AnalysisRequest(service="x").limits()["p95_latency"]))
+
+
 def _flagger(success_rate_min: float) -> Judge:
     return _counting(
         1, 1, 5, lambda traffic, first, last: _success_rate_below(success_rate_min)(traffic, first, last)
