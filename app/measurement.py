@@ -377,9 +377,7 @@ class Labelled:
 
     def sums(self, source: Source) -> str:
         """The family's counters summed by the label, the family's groups and the version, at the evaluation."""
-        return promql.family_sums_query(
-            source, self.preset, self.service, [self.version], namespace=self.namespace, by=self.label
-        )
+        return promql.labelled_sums_query(source, self.preset, self.service, self.version, self.label, self.namespace)
 
     def labels(self, source: Source, labels: Iterable[str]) -> str:
         """Which values of `labels` the version's series of a family carry."""
@@ -505,8 +503,7 @@ def _labelled_sums(
         counts[value_at[value], at, column_at[column]] = numbers
         seen[value_at[value], at, column_at[column]] = True
     present = seen.any(axis=2)
-    if source is Source.LATENCY:
-        counts = _at_or_under(counts, seen, present)
+    counts = _at_or_under(counts, seen, present) if source is Source.LATENCY else _ok_and_errors(counts, seen)
     samples = sum(len(points) for _, points in answer.series)
     return LabelledSums(steps, values, tuple(bound for _, bound in columns), counts, present, samples)
 
@@ -531,10 +528,10 @@ def _on_steps(
 def _columns(source: Source, texts: set[str], seconds_per_unit: float) -> list[tuple[str, Any]]:
     """The columns' label values and what each stands for, in order: outcomes ok then error; bounds ascending."""
     if source is not Source.LATENCY:
-        odd = sorted(texts - {promql.OK, promql.ERROR})
+        odd = sorted(texts - {promql.ALL, promql.ERROR})
         if odd:
-            raise _shape(f"request counts with an outcome other than ok and error: {odd}")
-        return [(promql.OK, promql.OK), (promql.ERROR, promql.ERROR)]
+            raise _shape(f"request counts marked other than all and error: {odd}")
+        return [(promql.ALL, promql.OK), (promql.ERROR, promql.ERROR)]
     try:
         bounds = sorted((float(text) * seconds_per_unit, text) for text in texts)
     except ValueError:
@@ -542,6 +539,14 @@ def _columns(source: Source, texts: set[str], seconds_per_unit: float) -> list[t
     if bounds and bounds[-1][0] != math.inf:
         raise _shape("a histogram without a +Inf bucket")
     return [(text, bound) for bound, text in bounds]
+
+
+def _ok_and_errors(counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """All requests and the errors among them (promql.OUTCOME_SUMS) as the ok ones and the errors."""
+    every, errors = counts[:, :, 0], counts[:, :, 1]
+    if np.any(seen[:, :, 1] & ~seen[:, :, 0]) or np.any(errors > every):
+        raise _shape("more errors than requests: the errors' sums are not part of all the requests'")
+    return np.stack([every - errors, errors], axis=2)
 
 
 def _at_or_under(counts: np.ndarray, seen: np.ndarray, present: np.ndarray) -> np.ndarray:

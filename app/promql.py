@@ -60,12 +60,20 @@ OK, ERROR = "ok", "error"
 FAMILY_QUERIES: dict[Source, str] = {
     # Every series is first marked ok, then error where its status matches: counts by outcome.
     Source.REQUESTS: (
-        "sum by ({by}{version_label}, {outcome}) (label_replace(label_replace("
+        "sum by ({version_label}, {outcome}) (label_replace(label_replace("
         '{requests}, "{outcome}", "{ok}", "", ""), '
         '"{outcome}", "{error}", "{error_label}", "{error_regex}"))'
     ),
     Source.LATENCY: "sum by ({le}{by}{version_label}) ({latency})",
 }
+# calibrate's request counts by a label, at every step of a range: all requests and the errors, each summed first and
+# the sums marked. Marking every series before summing, as the families query does at one moment, would cost
+# Prometheus a label_replace per series and step: at 3,000 series, more than a minute for a day of steps.
+ALL = "all"
+OUTCOME_SUMS = (
+    'label_replace(sum by ({by}{version_label}) ({requests}), "{outcome}", "{all}", "", "") or '
+    'label_replace(sum by ({by}{version_label}) ({errors}), "{outcome}", "{error}", "", "")'
+)
 # What one series counted: over a range ending at the evaluation, a counter's increase (or a rule's
 # recorded increases summed), extrapolated to the range's edges as increase() does.
 OVER_RANGE = "{count}{over_window}({metric}{selector}[{window}]){count_end}"
@@ -132,15 +140,40 @@ def family_sums_query(
     versions: Sequence[str],
     end: float | None = None,
     namespace: str | None = None,
-    by: str | None = None,
 ) -> str:
-    """Both versions' counters summed by the family's groups at `end` (unix seconds; None: the evaluation); by
-    the values of the label `by` too, when one is given."""
+    """Both versions' counters summed by the family's groups at `end` (unix seconds; None: the evaluation)."""
     if not read_by_minute(source, preset) or preset.series == "recorded_increases":
         raise ValueError(f"the preset's {source} family has no counters to sum at a moment")
     at = "" if end is None else f" @ {_moment(end)}"
-    grouped = "" if by is None else f"{grouping_label(by, preset)}, "
-    return _family(source, preset, service, versions, namespace, AT_A_MOMENT, at=at, by=grouped)
+    return _family(source, preset, service, versions, namespace, AT_A_MOMENT, at=at)
+
+
+def labelled_sums_query(
+    source: Source, preset: Preset, service: str, version: str, by: str, namespace: str | None = None
+) -> str:
+    """One version's counters summed by the values of the label `by` too, at the evaluation: the latency's by
+    bucket bound, the requests' all and errors (OUTCOME_SUMS)."""
+    if not read_by_minute(source, preset) or preset.series == "recorded_increases":
+        raise ValueError(f"the preset's {source} family has no counters to sum at a moment")
+    grouped = f"{grouping_label(by, preset)}, "
+    if source is Source.LATENCY:
+        return _family(source, preset, service, [version], namespace, AT_A_MOMENT, at="", by=grouped)
+    version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
+    names = _names(preset)
+
+    def counted(*matchers: str) -> str:
+        selector = _selector(preset, service, namespace, version_matcher, *matchers)
+        return AT_A_MOMENT.format(metric=names["requests_metric"], selector=selector, at="", **names)
+
+    return OUTCOME_SUMS.format(
+        by=grouped,
+        requests=counted(),
+        errors=counted(_error_matcher(preset)),
+        outcome=OUTCOME_LABEL,
+        all=ALL,
+        error=ERROR,
+        **names,
+    )
 
 
 def labels_query(

@@ -390,13 +390,17 @@ async def test_a_bound_a_value_lacks_counts_its_requests_at_the_next_bound_up() 
     assert joined.present.tolist() == [[True, True, False, False], [False, False, True, True]]
 
 
-async def test_request_counts_by_a_label_and_outcome() -> None:
+async def test_request_counts_by_a_label_are_all_of_them_and_the_errors() -> None:
     labels = {"pod": "web-0", "version": "stable"}
-    client = RangeAnswering(
-        [({**labels, "outcome": "ok"}, [(0, 5), (60, 9)]), ({**labels, "outcome": "error"}, [(60, 1)])]
-    )
-    sums = await labelled_sums(READING, Source.REQUESTS, client, 0, 60, 60, 1)  # type: ignore[arg-type]
-    assert sums.columns == ("ok", "error") and sums.counts[0].tolist() == [[5, 0], [9, 1]]
+    both = [({**labels, "outcome": "all"}, [(0, 5), (60, 9)]), ({**labels, "outcome": "error"}, [(60, 1)])]
+    sums = await labelled_sums(READING, Source.REQUESTS, RangeAnswering(both), 0, 60, 60, 1)  # type: ignore[arg-type]
+    assert sums.columns == ("ok", "error") and sums.counts[0].tolist() == [[5, 0], [8, 1]]
+    for wrong in (
+        [({**labels, "outcome": "all"}, [(0, 5)]), ({**labels, "outcome": "error"}, [(0, 6)])],
+        [({**labels, "outcome": "error"}, [(0, 1)])],
+    ):
+        with pytest.raises(PrometheusError, match="more errors than requests"):
+            await labelled_sums(READING, Source.REQUESTS, RangeAnswering(wrong), 0, 60, 60, 1)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

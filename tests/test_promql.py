@@ -151,15 +151,20 @@ def test_fixed_labels_keep_every_value_they_are_fixed_to() -> None:
 
 
 def test_calibrate_sums_a_versions_counters_by_a_label_too() -> None:
-    """`sum by (pod, ...)` as well as the version: each pod's counters, read at minute boundaries."""
-    latency = promql.family_sums_query(Source.LATENCY, Preset(), "shop", ["stable"], by="pod")
+    """`sum by (pod, ...)` as well as the version: each pod's counters, read at minute boundaries; its requests all
+    of them and the errors, each summed before it is marked (a label_replace per series and step costs)."""
+    latency = promql.labelled_sums_query(Source.LATENCY, Preset(), "shop", "stable", "pod")
     assert (
         latency == 'sum by (le, pod, version) (http_request_duration_seconds_bucket{service="shop",version=~"stable"})'
     )
-    requests = promql.family_sums_query(Source.REQUESTS, Preset(), "shop", ["stable"], namespace="web", by="pod")
-    assert requests.startswith("sum by (pod, version, outcome) (label_replace(label_replace(http_requests_total{")
-    assert 'service="shop",namespace="web",version=~"stable"' in requests
-    # Without a label, the analyzer's own query, as it was.
+    requests = promql.labelled_sums_query(Source.REQUESTS, Preset(), "shop", "stable", "pod", namespace="web")
+    selector = 'service="shop",namespace="web",version="stable"'
+    assert requests == (
+        f'label_replace(sum by (pod, version) (http_requests_total{{{selector}}}), "outcome", "all", "", "") or '
+        f'label_replace(sum by (pod, version) (http_requests_total{{{selector},status=~"5.."}}), "outcome", "error", '
+        '"", "")'
+    )
+    # The analyzer's own query, as it was.
     assert promql.family_sums_query(Source.LATENCY, Preset(), "shop", ["stable"]).startswith("sum by (le, version) (")
 
 
@@ -175,6 +180,6 @@ def test_which_values_of_labels_a_versions_series_carry() -> None:
 )
 def test_a_label_to_group_by_is_a_label_name_the_queries_do_not_use(label: str) -> None:
     with pytest.raises(ValueError):
-        promql.family_sums_query(Source.REQUESTS, Preset(), "shop", ["stable"], by=label)
+        promql.labelled_sums_query(Source.REQUESTS, Preset(), "shop", "stable", label)
     with pytest.raises(ValueError):
         promql.labels_query(Source.REQUESTS, Preset(), "shop", "stable", [label])
