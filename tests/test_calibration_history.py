@@ -61,8 +61,10 @@ class Counters:
     """Prometheus for two pods whose counters grow by 60 ok requests, one error and their buckets a minute; a
     sums query over more than `most` steps is refused as too large, as the caps refuse one."""
 
-    def __init__(self, pods: tuple[str, ...] = ("web-0", "web-1"), since: float = 0.0, most: int = 10**6) -> None:
-        self.pods, self.since, self.most = pods, since, most
+    def __init__(
+        self, pods: tuple[str, ...] = ("web-0", "web-1"), since: float = 0.0, most: int = 10**6, broken: bool = False
+    ) -> None:
+        self.pods, self.since, self.most, self.broken = pods, since, most, broken
         self.asked: list[tuple[str, float, float]] = []
 
     async def query_range(self, query: str, start: float, end: float, step: float, timeout: float) -> Matrix:
@@ -76,6 +78,8 @@ class Counters:
             return Matrix(tuple((dict(group), tuple((t, 1.0) for t in moments)) for group in sorted(groups)))
         if len(moments) > self.most:
             raise PrometheusError(Cause.TOO_LARGE, "the answer has too many samples")
+        if self.broken and query.startswith("sum by (le"):
+            raise PrometheusError(Cause.HTTP_STATUS, "HTTP 503: overloaded")
         minutes = [(t - START) / 60 + 60 for t in moments]  # counters began an hour before
         if query.startswith("sum by (le"):
             columns = {"0.1": 50.0, "+Inf": 61.0}
@@ -136,3 +140,10 @@ async def test_a_history_that_cannot_answer_says_what_to_change(
     with pytest.raises(Unusable) as caught:
         await read(client, label)
     assert phrase in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_a_query_that_fails_otherwise_fails_the_read() -> None:
+    with pytest.raises(PrometheusError) as caught:
+        await read(Counters(broken=True), max_samples=300)
+    assert caught.value.cause is Cause.HTTP_STATUS

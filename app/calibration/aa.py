@@ -299,7 +299,7 @@ def halves_compared(history: History, halves: Halves, request: AnalysisRequest) 
 def values_compared(history: History, halves: Halves, request: AnalysisRequest) -> list[ValueCompared]:
     """Every value with requests against the rest of the stable in the minutes the value was counted."""
     checks, limits = relative_checks(request), request.limits()
-    served = [value for value in halves.a + halves.b]
+    served = [*halves.a, *halves.b]
     levels = levels_for(request, len(served))
     span = promql.duration_text(len(history.ends) * MINUTE)
     everyone = history.counts(history.values)

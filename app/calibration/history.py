@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -115,7 +115,7 @@ async def survey(asking: Asking, reading: Labelled, split_label: str | None, sta
     step = max(SURVEY_LEAST_STEP, math.ceil((end - start) / SURVEY_MOST_STEPS / MINUTE) * MINUTE)
     budget = asking.timeout
     asking.planned += 2
-    pods, bounds = await asyncio.gather(
+    pods, bounds = await _all(
         asking(
             lambda: labels_present(reading, Source.REQUESTS, candidates, asking.client, start, end, step, budget),
             _points,
@@ -235,12 +235,20 @@ async def read_history(
         steps = max(LEAST_CHUNK_STEPS, math.floor(SAMPLES_FILL * max_samples / (series * CHURN)))
         chunks[source] = _chunks(first, end, steps)
     asking.planned += sum(len(ranges) for ranges in chunks.values())
-    sums = await asyncio.gather(
-        *(_read_family(asking, reading, source, ranges) for source, ranges in chunks.items()), return_exceptions=False
-    )
+    sums = await _all(*(_read_family(asking, reading, source, ranges) for source, ranges in chunks.items()))
     history = _minutes(found.label, *sums)
     asking.spent.seconds = time.perf_counter() - started
     return replace(history, spent=asking.spent)
+
+
+async def _all(*calls: Coroutine[Any, Any, T]) -> list[T]:
+    """The calls' results in order; the first to fail ends the others (a read that cannot finish stops asking)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except* (PrometheusError, Unusable) as failures:
+        raise failures.exceptions[0] from None
+    return [task.result() for task in tasks]
 
 
 def _chunks(first: float, end: float, steps: int) -> list[tuple[float, float]]:
@@ -252,7 +260,7 @@ def _chunks(first: float, end: float, steps: int) -> list[tuple[float, float]]:
 async def _read_family(
     asking: Asking, reading: Labelled, source: Source, ranges: list[tuple[float, float]]
 ) -> LabelledSums:
-    parts = await asyncio.gather(*(_read_range(asking, reading, source, start, end) for start, end in ranges))
+    parts = await _all(*(_read_range(asking, reading, source, start, end) for start, end in ranges))
     return LabelledSums.joined([part for range_parts in parts for part in range_parts])
 
 
@@ -272,7 +280,7 @@ async def _read_range(
             raise
     middle = start + MINUTE * (moments // 2)
     asking.planned += 2
-    halves = await asyncio.gather(
+    halves = await _all(
         _read_range(asking, reading, source, start, middle - MINUTE), _read_range(asking, reading, source, middle, end)
     )
     return [part for half in halves for part in half]
