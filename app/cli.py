@@ -21,7 +21,7 @@ from rich.table import Table
 from app.analysis import Analysis, run_analysis, settled_minute
 from app.calibration.aa import calibrated, templates
 from app.calibration.figures import figures
-from app.calibration.history import Asking, History, Unusable, history_of, readable
+from app.calibration.history import Asking, History, Unusable, history_of, label_problem, unreadable
 from app.calibration.split import NotSplit
 from app.calibration.terminal import print_figures, progress
 from app.judge.findings import Outcome
@@ -229,9 +229,12 @@ def calibrate(
     problem = preset_problem(request, preset)
     if problem:
         _fail_usage(f"--stable: {problem}")
-    problem = readable(preset, request.split_label)
+    problem = unreadable(preset)
     if problem:
-        _fail_usage(problem if problem.startswith("--") else f"--preset: {problem}")
+        _fail_usage(f"--preset: {problem}")
+    problem = label_problem(preset, request.split_label) if request.split_label else None
+    if problem:
+        _fail_usage(f"--split-label: {problem}")
     try:
         needs_namespace = request.analysis_request().selects_namespace
         tenant = admit(request.namespace, request.service, None, settings.tenants, needs_namespace).tenant

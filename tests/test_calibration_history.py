@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from app.calibration.history import Asking, Unusable, _chunks, _minutes, read_history
+from app.calibration.history import Asking, Unusable, _chunks, _minutes, label_problem, read_history, unreadable
 from app.measurement import Labelled, LabelledSums
 from app.presets import Preset
 from app.prometheus import Cause, Matrix, PrometheusError
@@ -147,3 +147,11 @@ async def test_a_query_that_fails_otherwise_fails_the_read() -> None:
     with pytest.raises(PrometheusError) as caught:
         await read(Counters(broken=True), max_samples=300)
     assert caught.value.cause is Cause.HTTP_STATUS
+
+
+def test_a_preset_whose_pods_are_summed_away_is_not_read() -> None:
+    assert unreadable(Preset()) is None
+    assert "recorded increases" in (unreadable(Preset(series="recorded_increases")) or "")
+    assert "native histogram" in (unreadable(Preset(latency_histogram="native")) or "")
+    assert label_problem(Preset(), "pod") is None
+    assert "already" in (label_problem(Preset(), "version") or "")

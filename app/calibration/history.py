@@ -339,8 +339,8 @@ async def history_of(
     return await read_history(asking, reading, request.split_label, start, end, max_samples, max_series)
 
 
-def readable(preset: Preset, split_label: str | None) -> str | None:
-    """Why calibrate cannot read a version's pods with this preset, or this label; None when it can."""
+def unreadable(preset: Preset) -> str | None:
+    """Why calibrate cannot read a version's pods with this preset; None when it can."""
     if preset.series != "counters":
         return (
             f"the {preset.name!r} preset reads recorded increases, whose pods are summed away: calibrate reads "
@@ -348,9 +348,13 @@ def readable(preset: Preset, split_label: str | None) -> str | None:
         )
     if not promql.read_by_minute(Source.LATENCY, preset):
         return f"the {preset.name!r} preset's latency is a native histogram, which calibrate does not read by minute"
-    if split_label is not None:
-        try:
-            promql.grouping_label(split_label, preset)
-        except ValueError as exc:
-            return f"--split-label: {exc}"
+    return None
+
+
+def label_problem(preset: Preset, label: str) -> str | None:
+    """Why the version's series cannot be grouped by `label` besides the families' groups; None when they can."""
+    try:
+        promql.grouping_label(label, preset)
+    except ValueError as exc:
+        return str(exc)
     return None
