@@ -241,6 +241,11 @@ INLINE_MINUTES = 2
 TAIL = "tail"  # what was served since the last settled minute
 
 
+def settled_minute(at: float) -> float:
+    """The end of the last minute settled at `at` (a minute boundary)."""
+    return math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
+
+
 @dataclass(frozen=True)
 class RecentMinutes:
     """The recent minutes of both versions for one analysis, read as the counters' sums at minute boundaries
@@ -257,7 +262,7 @@ class RecentMinutes:
 
     @classmethod
     def of(cls, base: Plan, at: float, lives: CanaryLives | None) -> RecentMinutes:
-        settled = math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
+        settled = settled_minute(at)
         needed = tuple(settled - MINUTE * i for i in reversed(range(SPAN_MINUTES)))
         kept = lives.minutes(_key(base)) if lives else EMPTY_MINUTES
         return cls(base, at, settled, needed, kept, lives)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 import types
+from collections.abc import Callable
 from enum import Enum, IntEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
 
 import click
@@ -15,12 +18,18 @@ from pydantic_core import PydanticUndefined
 from rich.console import Console
 from rich.table import Table
 
-from app.analysis import Analysis, run_analysis
+from app.analysis import Analysis, run_analysis, settled_minute
+from app.calibration.aa import calibrated, templates
+from app.calibration.figures import figures
+from app.calibration.history import Asking, History, Unusable, history_of, label_problem, unreadable
+from app.calibration.split import NotSplit
+from app.calibration.terminal import print_figures, progress
 from app.judge.findings import Outcome
 from app.judge.judgment import Guarantee, Verdict
 from app.models import (
     AnalysisRequest,
     AnalysisResponse,
+    CalibrationRequest,
     ConfidenceOut,
     ErrorResponse,
     RequestModels,
@@ -166,6 +175,120 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
 use_request_options(analyze, AnalysisRequest)
 
 
+CALIBRATE_EPILOG = """\b
+Exit codes:
+  0  the A/A figures are within the analyzer's promise: runs aborted <= alpha, paused <= 5 %
+  1  they are not: the halves of the stable differ more than the checks tolerate, or too little traffic
+  3  could not read Prometheus (unreachable, slow or answering errors)
+  4  invalid usage or input: a label that does not split the stable, a period beyond what Prometheus
+     holds, no such stable, a preset whose pods are summed away
+
+Every option not given falls back to the environment (PROMETHEUS_URL, SERVICE_LABEL, ...),
+exactly as the server reads it.
+"""
+
+
+@cli.command(epilog=CALIBRATE_EPILOG)
+@click.option("--prometheus-url", help="Prometheus base URL (default: $PROMETHEUS_URL or http://localhost:9090).")
+@click.option("--json", "as_json", is_flag=True, help="Print every figure as JSON.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 16),
+    default=2,
+    show_default=True,
+    help="Queries in flight at most: what a shared Prometheus is asked to bear.",
+)
+@click.option(
+    "--step-template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The step AnalysisTemplate to replay (default: analysis_templates/analysis-template.yaml).",
+)
+@click.option(
+    "--background-template",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The background AnalysisTemplate, stopped after 60 answers "
+    "(default: analysis_templates/background-analysis-template.yaml).",
+)
+def calibrate(
+    prometheus_url: str | None,
+    as_json: bool,
+    concurrency: int,
+    step_template: Path | None,
+    background_template: Path | None,
+    **fields: object,
+) -> None:
+    """Replay the analysis on a service's own history: half its stable's pods judged as the canary against the
+    other half (A/A on real traffic), as Argo runs the templates; how many runs would have been aborted or
+    paused, and which pods differ from the rest."""
+    settings = _settings(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
+    try:
+        request = RequestModels.of(settings.checks).calibration(**{k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        _fail_usage(_request_problems(exc))
+    preset = settings.preset(request.preset)
+    problem = preset_problem(request, preset)
+    if problem:
+        _fail_usage(f"--stable: {problem}")
+    problem = unreadable(preset)
+    if problem:
+        _fail_usage(f"--preset: {problem}")
+    problem = label_problem(preset, request.split_label) if request.split_label else None
+    if problem:
+        _fail_usage(f"--split-label: {problem}")
+    try:
+        needs_namespace = request.analysis_request().selects_namespace
+        tenant = admit(request.namespace, request.service, None, settings.tenants, needs_namespace).tenant
+        replayed = templates(step_template, background_template)
+    except Unusable as exc:
+        _fail_usage(str(exc))
+    except ValueError as exc:
+        _fail_usage(f"--namespace: {exc}")
+    try:
+        with progress(Console(stderr=True)) as steps:
+            history = asyncio.run(_history(request, settings, preset, tenant, concurrency, steps.read))
+            calibration = calibrated(history, request, preset.name, replayed, steps.replayed, steps.replay_planned)
+    except PrometheusError as exc:
+        _not_read(exc, as_json)
+    except (Unusable, NotSplit) as exc:
+        _fail_usage(str(exc))
+    out = figures(calibration)
+    if as_json:
+        click.echo(out.model_dump_json(indent=2))
+    else:
+        print_figures(out, Console(width=None if sys.stdout.isatty() else LOG_WIDTH))
+    sys.exit(Exit.PASS if out.within_promise else Exit.FAIL)
+
+
+# The built-in checks' limits until main() knows the configured checks (CHECKS_FILE's limits too).
+use_request_options(calibrate, CalibrationRequest)
+
+
+async def _history(
+    request: CalibrationRequest,
+    settings: Settings,
+    preset: Preset,
+    tenant: str | None,
+    concurrency: int,
+    read: Callable[[int, int], None],
+) -> History:
+    async with build_http_client(settings) as http:
+        asking = Asking(PrometheusClient(http, tenant), concurrency, read)
+        end = settled_minute(time.time())
+        max_samples, max_series = settings.prometheus_max_samples, settings.prometheus_max_series
+        return await history_of(asking, preset, request, end, max_samples, max_series)
+
+
+def _not_read(exc: PrometheusError, as_json: bool) -> NoReturn:
+    if as_json:
+        problem = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=None)
+        click.echo(problem.model_dump_json())
+    else:
+        Console(stderr=True, width=LOG_WIDTH).print(
+            f"[bold]could not read[/bold]: Prometheus {exc.cause}: {exc.detail}"
+        )
+    sys.exit(Exit.NOT_MEASURED)
+
+
 @cli.command()
 @click.option("--host", help="Listen address (default: $HOST or 0.0.0.0).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Listen port (default: $PORT or 8080).")
@@ -248,7 +371,9 @@ def _use_configured_checks() -> None:
         settings = load_settings()
     except SettingsProblem:
         return
-    use_request_options(analyze, RequestModels.of(settings.checks).request)
+    models = RequestModels.of(settings.checks)
+    use_request_options(analyze, models.request)
+    use_request_options(calibrate, models.calibration)
 
 
 def _settings(**overrides: str) -> Settings:

@@ -10,17 +10,19 @@ import asyncio
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeVar
+
+import numpy as np
 
 from app import promql
 from app.judge.checks import Check, Measured, Observed, Reading, Source
 from app.judge.distributions import Histogram, NativeHistogram, Outcomes
 from app.judge.recent import MINUTE
 from app.presets import Preset
-from app.prometheus import Cause, Labels, NativeSample, PrometheusClient, PrometheusError, Value
+from app.prometheus import Cause, Labels, Matrix, NativeSample, PrometheusClient, PrometheusError, Value
 
 K = TypeVar("K")
 T = TypeVar("T")
@@ -357,6 +359,206 @@ def _held_to_grouping(plan: Plan, source: Source, samples: Iterable[tuple[Labels
             group = ", ".join(f'{name}="{value}"' for name, value in zip(grouping, key, strict=True))
             raise _shape(f"{source} series repeated: {group} answered more than once, where ({expected}) is unique")
         seen.add(key)
+
+
+# --- one version's counters by the values of a label (calibrate) -------------------------------------
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """What reads one version's counters summed by the values of a label besides the families' own groups:
+    `calibrate` reads the stable's by `pod`, to judge half its pods against the other half."""
+
+    preset: Preset
+    service: str
+    version: str
+    label: str
+    namespace: str | None = None
+
+    def sums(self, source: Source) -> str:
+        """The family's counters summed by the label, the family's groups and the version, at the evaluation."""
+        return promql.labelled_sums_query(source, self.preset, self.service, self.version, self.label, self.namespace)
+
+    def labels(self, source: Source, labels: Iterable[str]) -> str:
+        """Which values of `labels` the version's series of a family carry."""
+        return promql.labels_query(source, self.preset, self.service, self.version, list(labels), self.namespace)
+
+
+@dataclass(frozen=True)
+class LabelledSums:
+    """A family's counters of one version summed by a label's values at each step of a range: `counts[v, s, k]`
+    for value v at step s and column k (the outcomes ok and error, or the bucket bounds in seconds, ascending,
+    counts at or under each), `present[v, s]` where the value had series then (absent: all its counts 0)."""
+
+    steps: np.ndarray  # (S,) unix times
+    values: tuple[str, ...]  # ascending; "" for series without the label
+    columns: tuple[str, ...] | tuple[float, ...]
+    counts: np.ndarray  # (V, S, K)
+    present: np.ndarray  # (V, S)
+    samples: int = 0  # the points the answers held
+
+    @classmethod
+    def joined(cls, parts: Sequence[LabelledSums]) -> LabelledSums:
+        """Consecutive ranges' sums as one: every value and column any of them has (a bound one range lacks
+        counted at the next bound up, as _at_or_under counts it)."""
+        values = tuple(sorted({value for part in parts for value in part.values}))
+        columns = tuple(sorted({column for part in parts for column in part.columns}, key=_column_order))
+        sizes = [len(part.steps) for part in parts]
+        counts = np.zeros((len(values), sum(sizes), len(columns)))
+        seen, present = np.zeros(counts.shape, dtype=bool), np.zeros(counts.shape[:2], dtype=bool)
+        row_of, column_of = {value: i for i, value in enumerate(values)}, {c: i for i, c in enumerate(columns)}
+        first = 0
+        for part, size in zip(parts, sizes, strict=True):
+            rows = np.array([row_of[value] for value in part.values], dtype=int)
+            at = np.array([column_of[column] for column in part.columns], dtype=int)
+            span = np.arange(first, first + size)
+            counts[np.ix_(rows, span, at)] = part.counts
+            seen[np.ix_(rows, span, at)] = part.present[:, :, None]
+            present[np.ix_(rows, span)] = part.present
+            first += size
+        if columns and isinstance(columns[0], float):
+            counts = _at_or_under(counts, seen, present)
+        steps = np.concatenate([part.steps for part in parts]) if parts else np.zeros(0)
+        return cls(steps, values, columns, counts, present, sum(part.samples for part in parts))
+
+
+def _column_order(column: str | float) -> tuple[float, str]:
+    """Bounds ascending; the outcomes ok, then error."""
+    if isinstance(column, float):
+        return column, ""
+    return (0.0 if column == promql.OK else 1.0), column
+
+
+async def labelled_sums(
+    reading: Labelled, source: Source, client: PrometheusClient, start: float, end: float, step: float, budget: float
+) -> LabelledSums:
+    """The family's sums by the label at each step from `start` to `end`, in one range query. Raises
+    PrometheusError when they could not be read, or came in a shape the query cannot have given."""
+    answer = await client.query_range(reading.sums(source), start, end, step, budget)
+    try:
+        return _labelled_sums(reading, source, answer, start, end, step)
+    except PrometheusError as exc:
+        raise client.failed(exc) from None
+
+
+async def labels_present(
+    reading: Labelled,
+    source: Source,
+    labels: Iterable[str],
+    client: PrometheusClient,
+    start: float,
+    end: float,
+    step: float,
+    budget: float,
+) -> dict[tuple[str, ...], np.ndarray]:
+    """Each combination of the values of `labels` the version's series of a family carried at a step from
+    `start` to `end` (a label a series lacks: ""), with the steps it was there at."""
+    labels = list(labels)
+    answer = await client.query_range(reading.labels(source, labels), start, end, step, budget)
+    present: dict[tuple[str, ...], np.ndarray] = {}
+    try:
+        for series, points in answer.series:
+            unexpected = sorted(set(series) - set(labels))
+            if unexpected:
+                raise _shape(f"a grouping by {', '.join(labels)} answered other labels: {dict(series)}")
+            key = tuple(series.get(label, "") for label in labels)
+            if key in present:
+                raise _shape(f"a grouping by {', '.join(labels)} answered {dict(series)} more than once")
+            present[key] = np.array([t for t, _ in points], dtype=float)
+    except PrometheusError as exc:
+        raise client.failed(exc) from None
+    return present
+
+
+def _labelled_sums(
+    reading: Labelled, source: Source, answer: Matrix, start: float, end: float, step: float
+) -> LabelledSums:
+    steps = start + step * np.arange(round((end - start) / step) + 1)
+    version_label = reading.preset.version_label
+    column_label = "le" if source is Source.LATENCY else promql.OUTCOME_LABEL
+    grouping = {reading.label, version_label, column_label}
+    cells: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+    for labels, points in answer.series:
+        unexpected = sorted(set(labels) - grouping)
+        if unexpected:
+            raise _shape(
+                f"{source} series carry labels the query does not group by ({', '.join(sorted(grouping))}):"
+                f" {', '.join(unexpected)} in {dict(labels)}"
+            )
+        if labels.get(version_label, "") != reading.version:
+            raise _shape(f"a series for a version that was not asked for: {dict(labels)}")
+        if column_label not in labels:
+            raise _shape(f"{source} series without {column_label}: {dict(labels)}")
+        key = (labels.get(reading.label, ""), labels[column_label])
+        if key in cells:
+            raise _shape(f"{source} series repeated: {dict(labels)} answered more than once")
+        cells[key] = _on_steps(points, start, step, len(steps), labels)
+    values = tuple(sorted({value for value, _ in cells}))
+    columns = _columns(source, {column for _, column in cells}, reading.preset.seconds_per_unit)
+    counts = np.zeros((len(values), len(steps), len(columns)))
+    seen = np.zeros(counts.shape, dtype=bool)
+    value_at = {value: i for i, value in enumerate(values)}
+    column_at = {text: i for i, (text, _) in enumerate(columns)}
+    for (value, column), (at, numbers) in cells.items():
+        counts[value_at[value], at, column_at[column]] = numbers
+        seen[value_at[value], at, column_at[column]] = True
+    present = seen.any(axis=2)
+    counts = _at_or_under(counts, seen, present) if source is Source.LATENCY else _ok_and_errors(counts, seen)
+    samples = sum(len(points) for _, points in answer.series)
+    return LabelledSums(steps, values, tuple(bound for _, bound in columns), counts, present, samples)
+
+
+def _on_steps(
+    points: tuple[tuple[float, Value], ...], start: float, step: float, steps: int, labels: Labels
+) -> tuple[np.ndarray, np.ndarray]:
+    """A series' points as (the step each is at, its count), each a finite, non-negative number at a step."""
+    if any(isinstance(value, NativeSample) for _, value in points):
+        raise _shape(f"a native histogram where counts were asked for: {dict(labels)}")
+    table = np.array(points, dtype=float).reshape(-1, 2)
+    where = (table[:, 0] - start) / step
+    at = np.rint(where).astype(int)
+    if np.any(np.abs(where - at) > 1e-6) or np.any(at < 0) or np.any(at >= steps):
+        raise _shape(f"a series with points off the range's steps: {dict(labels)}")
+    counts = table[:, 1]
+    if not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise _shape(f"a count that is not a finite, non-negative number in {dict(labels)}")
+    return at, counts
+
+
+def _columns(source: Source, texts: set[str], seconds_per_unit: float) -> list[tuple[str, Any]]:
+    """The columns' label values and what each stands for, in order: outcomes ok then error; bounds ascending."""
+    if source is not Source.LATENCY:
+        odd = sorted(texts - {promql.ALL, promql.ERROR})
+        if odd:
+            raise _shape(f"request counts marked other than all and error: {odd}")
+        return [(promql.ALL, promql.OK), (promql.ERROR, promql.ERROR)]
+    try:
+        bounds = sorted((float(text) * seconds_per_unit, text) for text in texts)
+    except ValueError:
+        raise _shape(f"not a histogram's bucket bounds: {sorted(texts)[:5]}") from None
+    if bounds and bounds[-1][0] != math.inf:
+        raise _shape("a histogram without a +Inf bucket")
+    return [(text, bound) for bound, text in bounds]
+
+
+def _ok_and_errors(counts: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """All requests and the errors among them (promql.OUTCOME_SUMS) as the ok ones and the errors."""
+    every, errors = counts[:, :, 0], counts[:, :, 1]
+    if np.any(seen[:, :, 1] & ~seen[:, :, 0]) or np.any(errors > every):
+        raise _shape("more errors than requests: the errors' sums are not part of all the requests'")
+    return np.stack([every - errors, errors], axis=2)
+
+
+def _at_or_under(counts: np.ndarray, seen: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Where a value had some bucket series at a step but not another bound's (a bucket layout that changed),
+    the requests at or under the missing bound are those at or under the bound below it (0 under the first):
+    its bucket's requests are counted at the next bound up, as Counts.stack counts them."""
+    if seen[present].all():
+        return counts
+    columns = np.arange(counts.shape[2])
+    last_seen = np.maximum.accumulate(np.where(seen, columns, -1), axis=2)
+    below = np.take_along_axis(np.concatenate([np.zeros((*counts.shape[:2], 1)), counts], axis=2), last_seen + 1, 2)
+    return np.where(present[:, :, None], below, 0.0)
 
 
 def _count(value: Value) -> float:

@@ -52,6 +52,13 @@ MIN_LOOKBACK_SECONDS = 300
 MAX_LOOKBACK_SECONDS = 7 * 86400
 
 
+def _not_a_boolean(value: object) -> object:
+    # pydantic would read JSON's true as 1: no field here is a yes/no, so true is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("must not be a boolean")
+    return value
+
+
 def limit_field(limit: Limit) -> tuple[Any, FieldInfo]:
     """A request field for a check's limit: optional, its range and default from the check."""
     low = {"gt" if limit.exclusive_minimum else "ge": limit.minimum}
@@ -144,10 +151,7 @@ class _Analysis(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_booleans(cls, value: object) -> object:
-        # pydantic would read JSON's true as 1: no field here is a yes/no, so true is a mistake.
-        if isinstance(value, bool):
-            raise ValueError("must not be a boolean")
-        return value
+        return _not_a_boolean(value)
 
     @field_validator("at", mode="before")
     @classmethod
@@ -256,8 +260,68 @@ class _Query(BaseModel):
         return self.request_model(**self.model_dump(exclude={"format", "lookback"}))
 
 
+# What `calibrate` replays the analysis with, besides the checks' limits: the analysis request's own fields.
+CALIBRATED_FIELDS = ("service", "namespace", "stable", "preset", "window", "alpha", "pass_confidence")
+MIN_PERIOD_SECONDS = 2 * 3600
+MAX_PERIOD_SECONDS = 31 * 86400
+
+
+class _Calibration(BaseModel):
+    """`canary-analyzer calibrate`: the analysis replayed on a service's own history, half its stable's pods
+    judged as the canary against the other half (A/A on real traffic)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    request_model: ClassVar[type[_Analysis]]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value: object) -> object:
+        return _not_a_boolean(value)
+
+    @field_validator("period", check_fields=False)
+    @classmethod
+    def _period(cls, value: str) -> str:
+        if not MIN_PERIOD_SECONDS <= promql.duration_seconds(value) <= MAX_PERIOD_SECONDS:
+            raise ValueError(f"period must be between 2h and 31d, got {value}")
+        return value
+
+    @property
+    def period_seconds(self) -> float:
+        return promql.duration_seconds(self.period)  # type: ignore[attr-defined]
+
+    def analysis_request(self) -> _Analysis:
+        """The request each replayed analysis judges with: these fields, the rest the API's defaults (statistical
+        mode, `anytime`, as the shipped templates ask). Its canary is half the stable: no version of its own."""
+        shared = self.model_dump(exclude=set(CALIBRATION_FIELDS))
+        return self.request_model.model_construct(**shared)
+
+
+# calibrate's own fields, after those of the analysis request it shares.
+CALIBRATION_FIELDS: dict[str, Any] = {
+    "period": (
+        str,
+        Field(
+            default="7d",
+            max_length=32,
+            pattern=DURATION_PATTERN,
+            description="How far back to replay, between 2h and 31d, within what Prometheus holds (e.g. `7d`, `36h`).",
+        ),
+    ),
+    "split_label": (
+        str | None,
+        Field(
+            default=None,
+            max_length=128,
+            pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
+            description="The label that tells the stable's pods apart, to split them in halves (default: `pod`, "
+            "else `instance`).",
+        ),
+    ),
+}
+
+
 # The request's own fields: a check's limit cannot take one of these names.
-OWN_FIELDS = frozenset(_Analysis.model_fields) | frozenset(_Query.model_fields)
+OWN_FIELDS = frozenset(_Analysis.model_fields) | frozenset(_Query.model_fields) | frozenset(CALIBRATION_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -266,6 +330,7 @@ class RequestModels:
 
     request: type[_Analysis]
     query: type[_Query]
+    calibration: type[_Calibration]
 
     @classmethod
     def of(cls, checks: tuple[Check, ...]) -> RequestModels:
@@ -278,12 +343,25 @@ class RequestModels:
         request.checks = checks
         query = create_model("AnalysisQuery", __base__=(request, _Query), __doc__=_Query.__doc__)
         query.request_model = request
-        return cls(request, query)
+        limits = [check.limit.field for check in checks]
+        calibration = create_model(
+            "CalibrationRequest",
+            __base__=_Calibration,
+            __doc__=_Calibration.__doc__,
+            **{
+                name: (request.model_fields[name].annotation, request.model_fields[name])
+                for name in [*CALIBRATED_FIELDS, *limits]
+            },
+            **CALIBRATION_FIELDS,
+        )
+        calibration.request_model = request
+        return cls(request, query, calibration)
 
 
 BUILTIN = RequestModels.of(CHECKS)
 AnalysisRequest = BUILTIN.request
 AnalysisQuery = BUILTIN.query
+CalibrationRequest = BUILTIN.calibration
 
 
 class Queries(BaseModel):

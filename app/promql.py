@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from app.judge.checks import Check, Source, Statistic
-from app.presets import Preset, matcher
+from app.presets import LABEL_NAME, Preset, matcher
 
 LABEL_VALUE = re.compile(r"^[A-Za-z0-9_.:-]{1,253}$")
 # A PromQL duration: one or more number+unit pairs, largest unit first (Prometheus' own rule).
@@ -56,6 +56,7 @@ def escape_label_value(value: str) -> str:
 # `{requests}` and `{latency}` are what each series counts (COUNTED below).
 OUTCOME_LABEL = "outcome"
 OK, ERROR = "ok", "error"
+# `{by}`: a label grouped by too, before the version (`pod, `: calibrate's counts per pod); empty otherwise.
 FAMILY_QUERIES: dict[Source, str] = {
     # Every series is first marked ok, then error where its status matches: counts by outcome.
     Source.REQUESTS: (
@@ -63,8 +64,16 @@ FAMILY_QUERIES: dict[Source, str] = {
         '{requests}, "{outcome}", "{ok}", "", ""), '
         '"{outcome}", "{error}", "{error_label}", "{error_regex}"))'
     ),
-    Source.LATENCY: "sum by ({le}{version_label}) ({latency})",
+    Source.LATENCY: "sum by ({le}{by}{version_label}) ({latency})",
 }
+# calibrate's request counts by a label, at every step of a range: all requests and the errors, each summed first and
+# the sums marked. Marking every series before summing, as the families query does at one moment, would cost
+# Prometheus a label_replace per series and step: at 3,000 series, more than a minute for a day of steps.
+ALL = "all"
+OUTCOME_SUMS = (
+    'label_replace(sum by ({by}{version_label}) ({requests}), "{outcome}", "{all}", "", "") or '
+    'label_replace(sum by ({by}{version_label}) ({errors}), "{outcome}", "{error}", "", "")'
+)
 # What one series counted: over a range ending at the evaluation, a counter's increase (or a rule's
 # recorded increases summed), extrapolated to the range's edges as increase() does.
 OVER_RANGE = "{count}{over_window}({metric}{selector}[{window}]){count_end}"
@@ -102,6 +111,11 @@ CANARY_START_QUERY = (
     "max_over_time((timestamp(vector(0)) unless on() group({count}{requests_metric}{selector}{count_end}))"
     "[{lookback}:{resolution}])"
 )
+# Which values of some labels a version's series carry (calibrate: which pods it has, which bucket bounds), at
+# each step of a range: one series per combination present.
+LABELS_QUERY = "group by ({labels}) ({count}{metric}{selector}{count_end})"
+# Labels a grouping of the families already uses, or that no exporter sets: not a label to group by besides.
+RESERVED_LABELS = frozenset({"le", OUTCOME_LABEL, "__name__"})
 # How a count over a window is read: a counter's increase, or the sum of a rule's recorded increases.
 OVER_WINDOW = {"counters": "increase", "recorded_increases": "sum_over_time"}
 # A classic histogram is a series per bucket; a native one is one series whose value holds the buckets.
@@ -132,6 +146,65 @@ def family_sums_query(
         raise ValueError(f"the preset's {source} family has no counters to sum at a moment")
     at = "" if end is None else f" @ {_moment(end)}"
     return _family(source, preset, service, versions, namespace, AT_A_MOMENT, at=at)
+
+
+def labelled_sums_query(
+    source: Source, preset: Preset, service: str, version: str, by: str, namespace: str | None = None
+) -> str:
+    """One version's counters summed by the values of the label `by` too, at the evaluation: the latency's by
+    bucket bound, the requests' all and errors (OUTCOME_SUMS)."""
+    if not read_by_minute(source, preset) or preset.series == "recorded_increases":
+        raise ValueError(f"the preset's {source} family has no counters to sum at a moment")
+    grouped = f"{grouping_label(by, preset)}, "
+    if source is Source.LATENCY:
+        return _family(source, preset, service, [version], namespace, AT_A_MOMENT, at="", by=grouped)
+    version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
+    names = _names(preset)
+
+    def counted(*matchers: str) -> str:
+        selector = _selector(preset, service, namespace, version_matcher, *matchers)
+        return AT_A_MOMENT.format(metric=names["requests_metric"], selector=selector, at="", **names)
+
+    return OUTCOME_SUMS.format(
+        by=grouped,
+        requests=counted(),
+        errors=counted(_error_matcher(preset)),
+        outcome=OUTCOME_LABEL,
+        all=ALL,
+        error=ERROR,
+        **names,
+    )
+
+
+def labels_query(
+    source: Source, preset: Preset, service: str, version: str, labels: Sequence[str], namespace: str | None = None
+) -> str:
+    """Which values of `labels` one version's series of a family carry: one series per combination present."""
+    version_matcher = f'{preset.version_label}="{escape_label_value(_version(version, preset))}"'
+    names = _names(preset)
+    metric = names["requests_metric"]
+    if source is Source.LATENCY:
+        metric, names = names["duration_metric"] + names["bucket"], {**names, **_NOT_COUNTED}
+    grouped = [
+        label if label == "le" and source is Source.LATENCY else grouping_label(label, preset) for label in labels
+    ]
+    return LABELS_QUERY.format(
+        labels=", ".join(grouped),
+        metric=metric,
+        selector=_selector(preset, service, namespace, version_matcher),
+        **names,
+    )
+
+
+def grouping_label(label: str, preset: Preset) -> str:
+    """A label to group a version's series by besides the families' own groups; ValueError when it is not a label
+    name, or one the families' queries use already (the version, the service, `le`...)."""
+    if not LABEL_NAME.fullmatch(label) or label.startswith("__"):
+        raise ValueError(f"{label!r} is not a label name (letters, digits and _, not starting with __)")
+    taken = {preset.service_label, preset.version_label, *RESERVED_LABELS}
+    if label in taken:
+        raise ValueError(f"{label!r} is a label the queries group or select by already")
+    return label
 
 
 def family_between_query(
@@ -184,6 +257,7 @@ def _family(
         outcome=OUTCOME_LABEL,
         ok=OK,
         error=ERROR,
+        by=values.get("by", ""),
         **names,
     )
 

@@ -21,30 +21,24 @@ import dataclasses
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import promql
-from app.analysis import SETTLE_SECONDS
-from app.canary_lives import MINUTE
+from app.calibration.argo import Measurement, _duration_seconds, keep_measuring, measurement_of, next_poll
+from app.calibration.replay import Observation, judged_as_the_server_does, since_start
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.judge.judgment import judge
-from app.judge.recent import SPAN_MINUTES, Counts, Timeline, with_current
+from app.judge.recent import Counts
+from app.measurement import Role
 from app.models import AnalysisRequest
 from bench.judgment_quality import (
     CaseRun,
-    Measurement,
     Study,
-    _duration_seconds,
     add_study_arguments,
     cases_per_class,
     history_start,
-    keep_measuring,
-    measurement_of,
-    next_poll,
     report,
     request_body,
     study_from_args,
@@ -65,21 +59,37 @@ WINDOW, SINCE_START = "window", "since-start"
 # How far back the analyzer looks for the moment the canary had no series, and at what resolution.
 SINCE_START_LOOK_BACK_SECONDS = 86400.0
 SINCE_START_STEP_SECONDS = 60.0
+VERSION_OF = {Role.CANARY: CANARY, Role.STABLE: STABLE}
 
 
 @dataclasses.dataclass(frozen=True)
-class Observation:
-    """What judge() is handed for each version, and the span it covers: (at - span, at]."""
+class Synthetic:
+    """A case's counters as the judge reads them (app/calibration/replay.py, Served)."""
 
-    canary: Observed
-    stable: Observed
-    span_seconds: float
-    timeline: Timeline | None = None  # the recent minutes, when the judge is to see them
+    traffic: CaseTraffic
+
+    def observed(self, role: Role, begin: float, end: float) -> Observed:
+        version = VERSION_OF[role]
+        if version not in self.traffic.versions:
+            return {Source.REQUESTS: None, Source.LATENCY: None}  # no series at all: a first release's stable
+        return _distributions(counts_since(self.traffic, version, begin, end))
+
+    def minutes(self, role: Role, starts: Sequence[float], end: float) -> Counts:
+        version = VERSION_OF[role]
+        ends = [*starts[1:], end]
+        return Counts.stack(
+            [
+                Counts.of(self.observed(role, begin, until) if version in self.traffic.versions else {})
+                for begin, until in zip(starts, ends, strict=True)
+            ]
+        )
 
 
 def observed_in_window(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
     """Today's measurement: both versions over the request's window, (at - window, at]."""
-    return _observed_over(traffic, at, window_seconds)
+    served = Synthetic(traffic)
+    canary, stable = (served.observed(role, at - window_seconds, at) for role in (Role.CANARY, Role.STABLE))
+    return Observation(canary, stable, window_seconds)
 
 
 def observed_since_start(traffic: CaseTraffic, at: float, window_seconds: float) -> Observation:
@@ -90,42 +100,13 @@ def observed_since_start(traffic: CaseTraffic, at: float, window_seconds: float)
     (at - span, at], the span being at - start, and never shorter than the window; and beside it, their
     recent minutes as app/analysis.py reads them (the last hour of settled minutes, the tail since)."""
     start = last_moment_without_series(traffic, CANARY, at, SINCE_START_STEP_SECONDS, SINCE_START_LOOK_BACK_SECONDS)
-    since = at - (start if start is not None else at - SINCE_START_LOOK_BACK_SECONDS)
-    observed = _observed_over(traffic, at, max(window_seconds, since))
-    timeline = timeline_at(traffic, at, start)
-    canary, stable = with_current(observed.canary, observed.stable, timeline, window_seconds)
-    return dataclasses.replace(observed, canary=canary, stable=stable, timeline=timeline)
-
-
-def timeline_at(traffic: CaseTraffic, at: float, canary_start: float | None) -> Timeline:
-    """Both versions' settled minutes of the last hour and the tail since the last, from the counters' samples."""
-    settled = math.floor((at - SETTLE_SECONDS) / MINUTE) * MINUTE
-    starts = [settled - MINUTE * i for i in reversed(range(1, SPAN_MINUTES + 1))] + [settled]
-    ends = [*starts[1:], at]
-
-    def counts(version: str) -> Counts:
-        rows = [
-            Counts.of(_distributions(counts_since(traffic, version, begin, end)) if version in traffic.versions else {})
-            for begin, end in zip(starts, ends, strict=True)
-        ]
-        return Counts.stack(rows)
-
-    return Timeline(canary_start, tuple(starts), at, counts(CANARY), counts(STABLE))
+    return since_start(Synthetic(traffic), at, start, window_seconds, SINCE_START_LOOK_BACK_SECONDS)
 
 
 MEASURES: dict[str, Callable[[CaseTraffic, float, float], Observation]] = {
     WINDOW: observed_in_window,
     SINCE_START: observed_since_start,
 }
-
-
-def _observed_over(traffic: CaseTraffic, at: float, span_seconds: float) -> Observation:
-    def observed(version: str) -> Observed:
-        if version not in traffic.versions:
-            return {Source.REQUESTS: None, Source.LATENCY: None}  # no series at all: a first release's stable
-        return _distributions(counts_since(traffic, version, at - span_seconds, at))
-
-    return Observation(observed(CANARY), observed(STABLE), span_seconds)
 
 
 def _distributions(counts: WindowCounts) -> Observed:
@@ -135,23 +116,6 @@ def _distributions(counts: WindowCounts) -> Observed:
         return {Source.REQUESTS: None, Source.LATENCY: None}
     histogram = Histogram.from_buckets(zip((*BUCKETS, math.inf), counts.buckets.tolist(), strict=True))
     return {Source.REQUESTS: Outcomes(ok=counts.ok, errors=counts.errors), Source.LATENCY: histogram}
-
-
-def judged_as_the_server_does(request: AnalysisRequest, observation: Observation) -> tuple[str, tuple[str, ...]]:
-    """The one call into the judge, made as app/analysis.py makes it: the verdict and the names
-    of the checks that failed."""
-    judgment = judge(
-        request.checks,
-        request.limits(),
-        observation.canary,
-        observation.stable,
-        promql.duration_text(observation.span_seconds),
-        request.mode,
-        request.confidence(),
-        observation.timeline,
-    )
-    failed = tuple(r.check.name for r in judgment.checks if r.outcome == "fail")
-    return judgment.verdict.value, failed
 
 
 def run_case(case: Case, mode: str, measure: str, study: Study, overrides: dict[str, str]) -> CaseRun:
@@ -164,8 +128,9 @@ def run_case(case: Case, mode: str, measure: str, study: Study, overrides: dict[
     measurements: list[Measurement] = []
     at = case.polls[0]
     while keep_measuring(measurements, study.policy, study.longest):
-        verdict, failed = judged_as_the_server_does(request, MEASURES[measure](traffic, at, window_seconds))
-        measurements.append(measurement_of(at, verdict, study.policy, failed))
+        judgment = judged_as_the_server_does(request, MEASURES[measure](traffic, at, window_seconds))
+        failed = tuple(result.check.name for result in judgment.checks if result.outcome == "fail")
+        measurements.append(measurement_of(at, judgment.verdict.value, study.policy, failed))
         at = next_poll(measurements[-1], study.policy)
     return CaseRun(case, f"{mode}/{measure}", tuple(measurements))
 

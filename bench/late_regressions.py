@@ -9,7 +9,7 @@ the onset is bad from the onset on). Every judge is asked at each minute boundar
 failed answer that its rules turn into an abort is the abort:
 
 - `analyzer`: the shipped background template (every minute, failureLimit 0) asking the judge as the
-  server asks it (bench/judgment_sim.py), with the default request and the canary's recent minutes
+  server asks it (app/calibration/replay.py), with the default request and the canary's recent minutes
   (app/judge/recent.py);
 - `argo-success-rate`: Argo Rollouts' Prometheus provider as its documentation shows it: the success
   rate over 5m, measured every 5 minutes, `successCondition: result[0] >= 0.95`, `failureLimit: 3`;
@@ -42,11 +42,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from app.calibration.replay import Observation, judged_as_the_server_does
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.judge.recent import SPAN_MINUTES, Counts, Timeline
 from app.models import AnalysisRequest
-from bench.judgment_sim import Observation, judged_as_the_server_does
 from bench.populations import BUCKETS
 
 STABLE_RPS, ERROR_SHARE = 20.0, 0.01
@@ -125,7 +125,7 @@ def analyzer(canary: Traffic, stable: Traffic) -> int | None:
             stable=stable.counts(first, minute),
         )
         seen = Observation(canary.observed(0, minute), stable.observed(0, minute), minute * 60, timeline)
-        if judged_as_the_server_does(request, seen)[0] == "fail":
+        if judged_as_the_server_does(request, seen).verdict == "fail":
             return minute
     return None
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from app.calibration.argo import Schedule
+
 # Prometheus' default histogram buckets (client libraries' too); the last one is +Inf.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 LE_LABELS = (*(f"{bound}" for bound in BUCKETS), "+Inf")  # as app/demo/traffic.py writes them
@@ -194,21 +196,6 @@ class Drift:
     def factor(self, t: np.ndarray | float) -> np.ndarray:
         angle = 2.0 * math.pi * (np.asarray(t) - self.origin) / self.period_seconds + self.phase
         return 1.0 + self.amplitude * np.sin(angle)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When Argo measures, as a template says: the first measurement `initial_delay` after the
-    run starts (Argo takes it at once without one), then one every `interval`, `measurements`
-    in all: the template's `count`, or for a background run (no `count`) as many as the rollout
-    lasts. Errors are not planned for: Argo's retries after one come on top of these polls."""
-
-    initial_delay: float
-    interval: float
-    measurements: int
-
-    def polls(self, first_poll: float) -> tuple[float, ...]:
-        return tuple(first_poll + self.interval * k for k in range(self.measurements))
 
 
 # The shipped step template's schedule (initialDelay 2m, interval 1m, count 5): the default.

@@ -1,5 +1,5 @@
-"""The verdict-quality bench's model of Argo: templates read as Argo reads them, and the phase a
-metric ends in, on hand-made sequences of measurements (bench/judgment_quality.py)."""
+"""The model of Argo the verdict-quality bench and `calibrate` replay runs with: templates read as Argo reads
+them, and the phase a metric ends in, on hand-made sequences of measurements (app/calibration/argo.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.judgment_quality import (
+from app.calibration.argo import (
     ERROR,
     ERROR_RETRY_SECONDS,
     FAILED,
@@ -20,7 +20,6 @@ from bench.judgment_quality import (
     TEMPLATES,
     Measurement,
     Policy,
-    Study,
     argo_phase,
     keep_measuring,
     load_policy,
@@ -28,8 +27,8 @@ from bench.judgment_quality import (
     phase_of_verdict,
     phase_so_far,
     policy_from_template,
-    request_body,
 )
+from bench.judgment_quality import Study, request_body
 from bench.populations import CANARY, STABLE, population
 
 PHASE_OF_LETTER = {"S": SUCCESSFUL, "F": FAILED, "I": INCONCLUSIVE, "E": ERROR}

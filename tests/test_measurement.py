@@ -11,9 +11,21 @@ from app import promql, user_checks
 from app.judge.builtin_checks import CHECKS
 from app.judge.checks import Reading, Source
 from app.judge.distributions import Histogram, Outcomes
-from app.measurement import FAMILIES, START_MARK, Plan, Role, distributions, measure, measure_range
+from app.measurement import (
+    FAMILIES,
+    START_MARK,
+    Labelled,
+    LabelledSums,
+    Plan,
+    Role,
+    distributions,
+    labelled_sums,
+    labels_present,
+    measure,
+    measure_range,
+)
 from app.presets import PRESETS, Preset
-from app.prometheus import Cause, PrometheusError, Vector
+from app.prometheus import Cause, Matrix, PrometheusError, Vector
 from tests.support import business
 from tests.support.fake_prometheus import FakePrometheus
 
@@ -318,3 +330,106 @@ async def test_a_user_checks_series_may_keep_the_labels_its_query_fixes() -> Non
     fake = answered({(LAG.source, Role.CANARY, "value"): (({"service": "checkout", "version": "v2.0.1"}, 45.0),)})
     measurement = await measure(SHOP_PLAN, fake, at=1_700_000_000, budget=1)
     assert measurement.observed[Role.CANARY][LAG.source] == Reading(45.0)
+
+
+# --- one version's counters by the values of a label (calibrate) -----------------------------------------
+
+READING = Labelled(Preset(), "shop", "stable", "pod")
+
+
+class RangeAnswering:
+    """A client whose range queries all answer `matrix`; what it was asked is kept."""
+
+    def __init__(self, series: list[tuple[dict[str, str], list[tuple[float, float]]]]) -> None:
+        self.matrix = Matrix(tuple((labels, tuple(points)) for labels, points in series))
+        self.asked: list[str] = []
+
+    async def query_range(self, query: str, start: float, end: float, step: float, timeout: float) -> Matrix:
+        self.asked.append(query)
+        return self.matrix
+
+    def failed(self, exc: PrometheusError) -> PrometheusError:
+        return exc
+
+
+def bucket(pod: str, le: str, *points: tuple[float, float]) -> tuple[dict[str, str], list[tuple[float, float]]]:
+    return {"pod": pod, "version": "stable", "le": le}, list(points)
+
+
+async def test_sums_by_a_label_are_arrays_by_value_step_and_column() -> None:
+    client = RangeAnswering(
+        [
+            bucket("web-1", "+Inf", (0, 10), (60, 30), (120, 50)),
+            bucket("web-1", "0.1", (0, 8), (60, 20), (120, 30)),
+            bucket("web-0", "+Inf", (60, 5), (120, 9)),  # its series began in between
+            bucket("web-0", "0.1", (60, 5), (120, 7)),
+        ]
+    )
+    sums = await labelled_sums(READING, Source.LATENCY, client, 0, 120, 60, 1)  # type: ignore[arg-type]
+    assert client.asked == [READING.sums(Source.LATENCY)]
+    assert sums.values == ("web-0", "web-1") and sums.columns == (0.1, math.inf) and sums.samples == 10
+    assert sums.present.tolist() == [[False, True, True], [True, True, True]]
+    assert sums.counts[1, :, 0].tolist() == [8, 20, 30] and sums.counts[0, 0].tolist() == [0, 0]
+
+
+async def test_a_bound_a_value_lacks_counts_its_requests_at_the_next_bound_up() -> None:
+    client = RangeAnswering(
+        [
+            bucket("web-0", "0.1", (0, 1), (60, 2)),
+            bucket("web-0", "0.5", (60, 3)),  # not there at the first step: a bucket layout that changed
+            bucket("web-0", "+Inf", (0, 4), (60, 5)),
+        ]
+    )
+    sums = await labelled_sums(READING, Source.LATENCY, client, 0, 60, 60, 1)  # type: ignore[arg-type]
+    assert sums.counts[0].tolist() == [[1, 1, 4], [2, 3, 5]]
+    later = replace(sums, steps=sums.steps + 120, values=("web-1",), columns=(0.25, math.inf))
+    joined = LabelledSums.joined([sums, replace(later, counts=later.counts[:, :, 1:])])
+    assert joined.values == ("web-0", "web-1") and joined.columns == (0.1, 0.25, 0.5, math.inf)
+    assert joined.counts[0, 0].tolist() == [1, 1, 1, 4]  # 0.25 lies in web-0's (0.1, 0.5] bucket
+    assert joined.counts[1, 2].tolist() == [0, 1, 1, 4]  # web-1 has no 0.1 nor 0.5 bound
+    assert joined.present.tolist() == [[True, True, False, False], [False, False, True, True]]
+
+
+async def test_request_counts_by_a_label_are_all_of_them_and_the_errors() -> None:
+    labels = {"pod": "web-0", "version": "stable"}
+    both = [({**labels, "outcome": "all"}, [(0, 5), (60, 9)]), ({**labels, "outcome": "error"}, [(60, 1)])]
+    sums = await labelled_sums(READING, Source.REQUESTS, RangeAnswering(both), 0, 60, 60, 1)  # type: ignore[arg-type]
+    assert sums.columns == ("ok", "error") and sums.counts[0].tolist() == [[5, 0], [8, 1]]
+    for wrong in (
+        [({**labels, "outcome": "all"}, [(0, 5)]), ({**labels, "outcome": "error"}, [(0, 6)])],
+        [({**labels, "outcome": "error"}, [(0, 1)])],
+    ):
+        with pytest.raises(PrometheusError, match="more errors than requests"):
+            await labelled_sums(READING, Source.REQUESTS, RangeAnswering(wrong), 0, 60, 60, 1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("series", "phrase"),
+    [
+        ([({"pod": "a", "version": "stable", "le": "+Inf", "zone": "x"}, [(0, 1)])], "does not group by"),
+        ([({"pod": "a", "version": "canary", "le": "+Inf"}, [(0, 1)])], "not asked for"),
+        ([({"pod": "a", "version": "stable"}, [(0, 1)])], "without le"),
+        ([bucket("a", "+Inf", (30, 1))], "off the range's steps"),
+        ([bucket("a", "+Inf", (180, 1))], "off the range's steps"),
+        ([bucket("a", "+Inf", (0, -1))], "non-negative"),
+        ([bucket("a", "+Inf", (0, math.nan))], "finite"),
+        ([bucket("a", "+Inf", (0, 1)), bucket("a", "+Inf", (60, 1))], "more than once"),
+        ([bucket("a", "0.1", (0, 1))], "+Inf"),
+        ([bucket("a", "fast", (0, 1))], "bucket bounds"),
+    ],
+)
+async def test_sums_in_a_shape_the_query_cannot_give_are_bad_responses(series: list, phrase: str) -> None:
+    with pytest.raises(PrometheusError) as caught:
+        await labelled_sums(READING, Source.LATENCY, RangeAnswering(series), 0, 60, 60, 1)  # type: ignore[arg-type]
+    assert caught.value.cause is Cause.BAD_RESPONSE and phrase in caught.value.detail
+
+
+async def test_which_values_of_labels_a_versions_series_carry_and_when() -> None:
+    client = RangeAnswering([({"pod": "web-0"}, [(0, 1), (300, 1)]), ({"pod": "web-1", "instance": "i"}, [(300, 1)])])
+    present = await labels_present(READING, Source.REQUESTS, ["pod", "instance"], client, 0, 300, 300, 1)  # type: ignore[arg-type]
+    assert {key: moments.tolist() for key, moments in present.items()} == {
+        ("web-0", ""): [0, 300],
+        ("web-1", "i"): [300],
+    }
+    with pytest.raises(PrometheusError, match="other labels"):
+        await labels_present(READING, Source.REQUESTS, ["pod"], client, 0, 300, 300, 1)  # type: ignore[arg-type]

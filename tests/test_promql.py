@@ -148,3 +148,38 @@ def test_the_labels_a_query_fixes_are_read_from_its_equality_matchers(query: str
 def test_fixed_labels_keep_every_value_they_are_fixed_to() -> None:
     query = 'sum(a{version="v2",path="/a\\"b"}) or sum(b{version="v3"})'
     assert promql.fixed_labels(query) == {"version": {"v2", "v3"}, "path": {'/a"b'}}
+
+
+def test_calibrate_sums_a_versions_counters_by_a_label_too() -> None:
+    """`sum by (pod, ...)` as well as the version: each pod's counters, read at minute boundaries; its requests all
+    of them and the errors, each summed before it is marked (a label_replace per series and step costs)."""
+    latency = promql.labelled_sums_query(Source.LATENCY, Preset(), "shop", "stable", "pod")
+    assert (
+        latency == 'sum by (le, pod, version) (http_request_duration_seconds_bucket{service="shop",version=~"stable"})'
+    )
+    requests = promql.labelled_sums_query(Source.REQUESTS, Preset(), "shop", "stable", "pod", namespace="web")
+    selector = 'service="shop",namespace="web",version="stable"'
+    assert requests == (
+        f'label_replace(sum by (pod, version) (http_requests_total{{{selector}}}), "outcome", "all", "", "") or '
+        f'label_replace(sum by (pod, version) (http_requests_total{{{selector},status=~"5.."}}), "outcome", "error", '
+        '"", "")'
+    )
+    # The analyzer's own query, as it was.
+    assert promql.family_sums_query(Source.LATENCY, Preset(), "shop", ["stable"]).startswith("sum by (le, version) (")
+
+
+def test_which_values_of_labels_a_versions_series_carry() -> None:
+    pods = promql.labels_query(Source.REQUESTS, Preset(), "shop", "stable", ["pod", "instance"])
+    assert pods == 'group by (pod, instance) (http_requests_total{service="shop",version="stable"})'
+    bounds = promql.labels_query(Source.LATENCY, PRESETS["istio"], "reviews", "v1", ["le"])
+    assert bounds.startswith("group by (le) (istio_request_duration_milliseconds_bucket{")
+
+
+@pytest.mark.parametrize(
+    "label", ["version", "service", "le", "outcome", "__name__", "a-b", "1pod", "pod) or vector(1) #", ""]
+)
+def test_a_label_to_group_by_is_a_label_name_the_queries_do_not_use(label: str) -> None:
+    with pytest.raises(ValueError):
+        promql.labelled_sums_query(Source.REQUESTS, Preset(), "shop", "stable", label)
+    with pytest.raises(ValueError):
+        promql.labels_query(Source.REQUESTS, Preset(), "shop", "stable", [label])

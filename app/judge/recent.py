@@ -95,6 +95,10 @@ class Counts:
     def less(self, earlier: Counts) -> Counts:
         """Row by row, what these sums counted since the `earlier` ones: a row where any count fell (a series
         restarted or went away in between, and took its past with it) counts nothing, whatever else grew."""
+        return self.counted_since(earlier)[0]
+
+    def counted_since(self, earlier: Counts) -> tuple[Counts, np.ndarray]:
+        """`less`, and which rows counted: those where no count fell."""
         both = Counts.stack([self, earlier])
         rows = len(self.ok)
         late, early = both.rows(np.arange(rows)), both.rows(np.arange(rows, 2 * rows))
@@ -103,7 +107,7 @@ class Counts:
         fell = (ok < 0) | (errors < 0) | (np.cumsum(buckets, axis=1) < 0).any(axis=1)
         keep = ~fell
         # A bucket alone may dip, as histogram_quantile's inputs may (Histogram.from_buckets): none is counted.
-        return Counts(ok * keep, errors * keep, both.bounds, buckets.clip(min=0) * keep[:, None])
+        return Counts(ok * keep, errors * keep, both.bounds, buckets.clip(min=0) * keep[:, None]), keep
 
     def since(self) -> Counts:
         """Row r's counts become those of rows r to the last: each span's data."""

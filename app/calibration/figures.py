@@ -1,0 +1,372 @@
+"""calibrate's figures: every number the A/A replay found, as `--json` prints it and the terminal reads it, and
+whether they are within the analyzer's promise (a healthy canary aborted by at most `alpha` of runs, paused by
+at most PAUSED_AT_MOST)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from app import promql
+from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared
+from app.calibration.argo import ABORTED, OUTCOMES, PAUSED, PROMOTED
+from app.calibration.split import HALVES, shown
+from app.canary_lives import MINUTE
+from app.judge import statistics
+from app.judge.checks import Method
+from app.judge.units import Unit, format_difference, format_value
+
+PAUSED_AT_MOST = 0.05  # of healthy canaries' step runs: what a person is asked to look at needlessly
+INTERVAL_CONFIDENCE = 0.95  # of the interval shown around a share of runs
+
+
+class Share(BaseModel):
+    """How many runs of how many, the share, its two-sided interval, and the most the promise allows."""
+
+    count: int
+    runs: int
+    share: float | None = Field(description="count / runs; null without runs.")
+    low: float | None = Field(description=f"Clopper-Pearson, {INTERVAL_CONFIDENCE:.0%} two-sided.")
+    high: float | None
+    at_most: float = Field(description="What the analyzer promises for healthy canaries.")
+    within: bool = Field(description="share <= at_most.")
+
+
+class RunOut(BaseModel):
+    start: datetime
+    canary: str = Field(description="The half judged as the canary.")
+    outcome: str = Field(description="aborted, paused or promoted (a background run stopped with its rollout).")
+    answers: int
+    minutes: float = Field(description="From the run's start to the answer Argo ended it at.")
+    failed: list[str] = Field(description="The checks the last answer failed.")
+    undecided: list[str] = Field(description="The checks the last answer left inconclusive.")
+
+
+class TemplateOut(BaseModel):
+    template: str
+    argo: str = Field(description="How Argo measures, as the template says.")
+    measurements: int = Field(description="A run's answers when no limit ends it first.")
+    every: str = Field(description="Between two runs' starts: runs do not overlap.")
+    runs: int
+    aborted: Share
+    paused: Share
+    promoted: int
+    by_canary: dict[str, dict[str, int]] = Field(description="Runs by the half that was the canary, by outcome.")
+    failed_checks: dict[str, int] = Field(description="Aborted runs by the checks their last answer failed.")
+    undecided_checks: dict[str, int] = Field(description="Paused runs by the checks their last answer left open.")
+    not_promoted: list[RunOut] = Field(description="Every aborted or paused run.")
+
+
+class ComparisonOut(BaseModel):
+    """A relative check, one side against the other, with its statistics over the whole period."""
+
+    check: str
+    tolerance: float
+    unit: str = Field(description="factor (latency, x the other's) or ratio (error rate, a difference of shares).")
+    estimate: float | None
+    low: float | None = Field(description="The fail side's one-sided bound, at 1 - alpha.")
+    high: float | None = Field(description="The pass side's one-sided bound, at pass_confidence.")
+    alpha: float
+    side: float | None = Field(description="The check's number for the side judged: its P95 (s) or error rate.")
+    other: float | None = Field(description="The same for what it is judged against.")
+    beyond: bool = Field(description="Failed at the tolerance: a canary like it is failed by the check.")
+    differs: bool = Field(description="Failed at no difference at all: more than noise, whatever the tolerance.")
+    shown: str
+
+
+class HalfOut(BaseModel):
+    half: str
+    values: list[str]
+    requests: float
+    share: float
+    against_the_other: list[ComparisonOut]
+
+
+class ValueOut(BaseModel):
+    value: str
+    half: str
+    requests: float
+    share: float = Field(description="Of the stable's requests over the period.")
+    minutes: int = Field(description="Minutes counted.")
+    left_out: int = Field(description="Minutes with series not counted: a counter fell, the pod came or went.")
+    differs: bool
+    beyond: bool
+    against_the_rest: list[ComparisonOut]
+    consequences: list[str] = Field(description="What the relative checks do with it.")
+
+
+class CostOut(BaseModel):
+    queries: int
+    refused: int = Field(description="Queries refused as too large, asked again in halves (counted in queries).")
+    samples: int
+    read_seconds: float
+    concurrency: int = Field(description="Queries in flight at most.")
+    runs: int
+    answers: int
+    replay_seconds: float
+
+
+class CalibrationOut(BaseModel):
+    service: str
+    namespace: str | None
+    stable: str
+    preset: str
+    label: str = Field(description="The label that splits the stable's pods in halves.")
+    period: str
+    since: datetime
+    until: datetime
+    alpha: float
+    paused_at_most: float
+    within_promise: bool
+    reasons: list[str]
+    halves: list[HalfOut]
+    templates: list[TemplateOut]
+    values: list[ValueOut]
+    cost: CostOut
+
+
+def figures(calibration: Calibration) -> CalibrationOut:
+    history, request = calibration.history, calibration.request
+    analysis = request.analysis_request()
+    templates = [_template(replayed, analysis.alpha) for replayed in calibration.replayed]
+    total = float(history.requests.sum())
+    requests = {
+        half: float(sum(history.requests[history.values.index(v)] for v in calibration.halves.members(half)))
+        for half in HALVES
+    }
+    halves = [
+        HalfOut(
+            half=half,
+            values=list(calibration.halves.members(half)),
+            requests=requests[half],
+            share=requests[half] / total if total else 0.0,
+            against_the_other=[
+                _comparison(c, f"half {half}", f"half {_other(half)}") for c in calibration.compared[half]
+            ],
+        )
+        for half in HALVES
+    ]
+    values = [_value(value, calibration) for value in calibration.values]
+    within = all(t.aborted.within and t.paused.within for t in templates)
+    spent = history.spent
+    return CalibrationOut(
+        service=request.service,
+        namespace=request.namespace,
+        stable=request.stable,
+        preset=calibration.preset,
+        label=history.label,
+        period=request.period,
+        since=_moment(float(history.ends[0]) - MINUTE),
+        until=_moment(float(history.ends[-1])),
+        alpha=analysis.alpha,
+        paused_at_most=PAUSED_AT_MOST,
+        within_promise=within,
+        reasons=_reasons(within, templates, halves, values),
+        halves=halves,
+        templates=templates,
+        values=values,
+        cost=CostOut(
+            queries=spent.queries,
+            refused=spent.refused,
+            samples=spent.samples,
+            read_seconds=round(spent.seconds, 3),
+            concurrency=spent.concurrency,
+            runs=sum(len(r.runs) for r in calibration.replayed),
+            answers=sum(len(run.answers) for r in calibration.replayed for run in r.runs),
+            replay_seconds=round(calibration.replay_seconds, 3),
+        ),
+    )
+
+
+def _other(half: str) -> str:
+    return HALVES[1 - HALVES.index(half)]
+
+
+def _moment(unix: float) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
+
+
+def _share(count: int, runs: int, at_most: float) -> Share:
+    if not runs:
+        return Share(count=0, runs=0, share=None, low=None, high=None, at_most=at_most, within=True)
+    tail = (1 + INTERVAL_CONFIDENCE) / 2
+    low = statistics.share_lower_bound(count, runs, tail)
+    high = statistics.share_upper_bound(count, runs, tail)
+    share = count / runs
+    return Share(count=count, runs=runs, share=share, low=low, high=high, at_most=at_most, within=share <= at_most)
+
+
+def _template(replayed: Replayed, alpha: float) -> TemplateOut:
+    runs, template = replayed.runs, replayed.template
+    outcomes = Counter(run.outcome for run in runs)
+    by_canary = {half: dict.fromkeys(OUTCOMES, 0) for half in HALVES}
+    for run, half in zip(runs, replayed.canaries, strict=True):
+        by_canary[half][run.outcome] += 1
+    failed = Counter(name for run in runs if run.outcome == ABORTED for name in run.answers[-1].failed)
+    undecided = Counter(name for run in runs if run.outcome == PAUSED for name in run.answers[-1].undecided)
+    not_promoted = [
+        RunOut(
+            start=_moment(run.start),
+            canary=half,
+            outcome=run.outcome,
+            answers=len(run.answers),
+            minutes=run.reached.minutes_after(run.start),
+            failed=list(run.answers[-1].failed),
+            undecided=list(run.answers[-1].undecided),
+        )
+        for run, half in zip(runs, replayed.canaries, strict=True)
+        if run.outcome != PROMOTED
+    ]
+    return TemplateOut(
+        template=template.name,
+        argo=template.policy.describe(),
+        measurements=template.measurements,
+        every=promql.duration_text(template.spacing),
+        runs=len(runs),
+        aborted=_share(outcomes[ABORTED], len(runs), alpha),
+        paused=_share(outcomes[PAUSED], len(runs), PAUSED_AT_MOST),
+        promoted=outcomes[PROMOTED],
+        by_canary=by_canary,
+        failed_checks=dict(failed.most_common()),
+        undecided_checks=dict(undecided.most_common()),
+        not_promoted=not_promoted,
+    )
+
+
+def _comparison(comparison: Comparison, side: str, other: str) -> ComparisonOut:
+    return ComparisonOut(
+        check=comparison.check.name,
+        tolerance=comparison.tolerance,
+        unit=comparison.unit.value,
+        estimate=_finite(comparison.estimate),
+        low=_finite(comparison.low),
+        high=_finite(comparison.high),
+        alpha=comparison.alpha,
+        side=_finite(comparison.side),
+        other=_finite(comparison.rest),
+        beyond=comparison.beyond,
+        differs=comparison.differs,
+        shown=shown_comparison(comparison, side, other),
+    )
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def shown_comparison(comparison: Comparison, side: str, other: str) -> str:
+    """In words: "half B's latency is 1.03x half A's (at least 1.03x), within the tolerated 1.1x"."""
+    check, estimate, low = comparison.check, comparison.estimate, comparison.low
+    if estimate is None or low is None:
+        return f"{check.title}: not compared (no data)"
+    tolerated = _limit(comparison, comparison.tolerance)
+    where = "beyond" if comparison.beyond else "within"
+    numbers = (
+        format_value(comparison.side, comparison.check.unit),
+        format_value(comparison.rest, comparison.check.unit),
+    )
+    if comparison.check.method is Method.RANK_SHIFT:
+        head = (
+            f"{side}'s latency is {_factor(estimate)} {other}'s (at least {_factor(low)}; "
+            f"{check.title} {numbers[0]} against {numbers[1]})"
+        )
+    else:
+        head = (
+            f"{side}'s {check.title} {numbers[0]} against {other}'s {numbers[1]}: "
+            f"{format_difference(estimate, Unit.RATIO)} (at least {format_difference(low, Unit.RATIO)})"
+        )
+    noise = "" if comparison.differs or comparison.beyond else ", no more than noise"
+    return f"{head}, {where} the tolerated {tolerated}{noise}"
+
+
+def _factor(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+def _limit(comparison: Comparison, limit: float) -> str:
+    return _factor(limit) if comparison.unit is Unit.FACTOR else format_difference(limit, Unit.RATIO)
+
+
+def _value(value: ValueCompared, calibration: Calibration) -> ValueOut:
+    comparisons = [_comparison(c, shown(value.value), "the rest") for c in value.comparisons]
+    return ValueOut(
+        value=value.value,
+        half=value.half,
+        requests=value.requests,
+        share=value.share,
+        minutes=value.minutes,
+        left_out=value.left_out,
+        differs=value.differs,
+        beyond=value.beyond,
+        against_the_rest=comparisons,
+        consequences=_consequences(value, calibration) if value.differs else [],
+    )
+
+
+def _consequences(value: ValueCompared, calibration: Calibration) -> list[str]:
+    """What each relative check does with a value that differs from the rest: with a canary served like it, and
+    with its half as the A/A's canary."""
+    said = []
+    halves = {c.check.name: c for c in calibration.compared[value.half]}
+    as_canary = sum(
+        1
+        for replayed in calibration.replayed
+        for run, half in zip(replayed.runs, replayed.canaries, strict=True)
+        if half == value.half and run.outcome == ABORTED
+    )
+    runs = sum(half == value.half for replayed in calibration.replayed for half in replayed.canaries)
+    for comparison in value.comparisons:
+        if not comparison.differs:
+            continue
+        check, tolerated = comparison.check.name, _limit(comparison, comparison.tolerance)
+        half = halves.get(check)
+        if comparison.beyond:
+            said.append(
+                f"{check} fails a canary whose pods serve like {shown(value.value)} (beyond the tolerated {tolerated})"
+            )
+        else:
+            said.append(
+                f"{check} passes a canary whose pods serve like {shown(value.value)}: within the tolerated {tolerated}"
+            )
+        if half is not None and half.estimate is not None:
+            diluted = "beyond" if half.beyond else "within"
+            said.append(
+                f"in the A/A its half {value.half} is {_estimate(half)} against the other, {diluted} the tolerance: "
+                f"aborted in {as_canary} of the {runs} runs it was the canary"
+            )
+    return said
+
+
+def _estimate(comparison: Comparison) -> str:
+    assert comparison.estimate is not None
+    if comparison.unit is Unit.FACTOR:
+        return _factor(comparison.estimate)
+    return format_difference(comparison.estimate, Unit.RATIO)
+
+
+def _reasons(within: bool, templates: list[TemplateOut], halves: list[HalfOut], values: list[ValueOut]) -> list[str]:
+    """The first says whether the figures are within the promise; then where the halves differ, and who."""
+    runs = "; ".join(_runs_text(t) for t in templates)
+    reasons = [f"{'within' if within else 'beyond'} the analyzer's promise: {runs}"]
+    differing = [c for half in halves for c in half.against_the_other if c.differs or c.beyond]
+    if differing:
+        reasons += [f"the halves differ: {c.shown}" for c in differing]
+    else:
+        reasons.append("the halves do not differ beyond noise")
+    for value in values:
+        if value.differs:
+            worse = [c.shown for c in value.against_the_rest if c.differs]
+            reasons.append(f"{'; '.join(worse)} ({value.share:.1%} of the requests, in half {value.half})")
+    return reasons
+
+
+def _runs_text(template: TemplateOut) -> str:
+    def part(share: Share, what: str) -> str:
+        figure = f"{share.count} {what} ({format_value(share.share, Unit.RATIO)}, at most {share.at_most:.0%})"
+        return figure if share.share is not None else f"0 {what}"
+
+    aborted, paused = part(template.aborted, "aborted"), part(template.paused, "paused")
+    return f"{template.template}: {template.runs} runs, {aborted}, {paused}"
