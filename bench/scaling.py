@@ -103,8 +103,12 @@ def bench_moment(now: float) -> float:
 def versions(now: float, future: float) -> list[Traffic]:
     """The demo's checkout, canary and stable, as they stand at `now` (the stable's counters began an hour
     before, the canary's 20 minutes), served until just before `now + future`."""
-    demo = demo_traffic(now, future)
-    checkout = {t.version: dataclasses.replace(t, stop=now + future - 1) for t in demo if t.service == "checkout"}
+    demo = [t for t in demo_traffic(now, future) if t.service == "checkout"]
+    # The demo's stable pods served as one series: the bench multiplies series by its own scales.
+    stable = [t for t in demo if t.version == STABLE]
+    served = {CANARY: next(t for t in demo if t.version == CANARY), STABLE: stable[0]}
+    served[STABLE] = dataclasses.replace(stable[0], rps=sum(t.rps for t in stable), labels={})
+    checkout = {version: dataclasses.replace(t, stop=now + future - 1) for version, t in served.items()}
     return [
         dataclasses.replace(checkout[STABLE], start=now - STABLE_AGE),
         dataclasses.replace(checkout[CANARY], start=now - CANARY_AGE),

@@ -23,6 +23,9 @@ from app.presets import PRESETS
 from app.settings import Settings, SettingsProblem, load_settings
 
 HISTORY_SECONDS = 2 * 3600
+# checkout's stable runs on pods told apart by a `pod` label, with hours of history: what `calibrate` replays.
+CALIBRATION_HISTORY_SECONDS = 7 * 3600
+STABLE_PODS = 4
 # The canaries' pods started this long before the demo: a rollout a few steps in. The stables serve the history.
 CANARY_AGE_SECONDS = 20 * 60
 SIGMA = 0.5  # latencies spread as real ones do, over several buckets
@@ -51,8 +54,13 @@ class Stopped(Exception):
 def demo_traffic(now: float, future_seconds: float = FUTURE_SECONDS) -> list[Traffic]:
     start, canary_start, stop = now - HISTORY_SECONDS, now - CANARY_AGE_SECONDS, now + future_seconds
     spread = {"sigma": SIGMA}
+    checkout_pods = [
+        Traffic("checkout", "stable", 20 / STABLE_PODS, now - CALIBRATION_HISTORY_SECONDS, stop, error_ratio=0.004,
+                p95_seconds=0.12, labels={"pod": f"checkout-stable-{pod}"}, **spread)
+        for pod in range(STABLE_PODS)
+    ]  # fmt: skip
     return [
-        Traffic("checkout", "stable", 20, start, stop, error_ratio=0.004, p95_seconds=0.12, **spread),
+        *checkout_pods,
         Traffic("checkout", "canary", 2, canary_start, stop, error_ratio=0.003, client_error_ratio=0.05,
                 p95_seconds=0.12, **spread),
         Traffic("payments", "stable", 10, start, stop, error_ratio=0.002, p95_seconds=0.18, **spread),
