@@ -84,8 +84,10 @@ def chart(
     end: float,
     window_start: float,
     tick_text: Callable[[float], str] | None = None,
+    time_format: str = "%H:%M",
 ) -> ChartView:
-    """Series over time; `tick_text` writes the values' axis (default: each value in `unit`)."""
+    """Series over time; `tick_text` writes the values' axis (default: each value in `unit`), `time_format`
+    the times' (a period of days needs the day)."""
     shown = tick_text or (lambda value: format_value(value, unit))
     finite = [v for s in series for _, v in s.points if math.isfinite(v)]
     # Headroom above the highest value, so a line at the top stays visible; a scale below any
@@ -118,7 +120,7 @@ def chart(
             for value in (bottom + (top - bottom) * i / Y_TICKS for i in range(Y_TICKS + 1))
         ),
         x_ticks=tuple(
-            Mark(x(t), datetime.fromtimestamp(t, UTC).strftime("%H:%M"))
+            Mark(x(t), datetime.fromtimestamp(t, UTC).strftime(time_format))
             for t in (start + (end - start) * i / X_TICKS for i in range(X_TICKS + 1))
         ),
         window_x=window_x,
@@ -328,14 +330,21 @@ class StripView:
     font_size: ClassVar[int] = FONT_SIZE
 
 
-def strip_view(verdicts: Sequence[tuple[float, str]], start: float, end: float, step: float) -> StripView:
+def strip_view(
+    verdicts: Sequence[tuple[float, str]], start: float, end: float, step: float, time_format: str = "%H:%M"
+) -> StripView:
     """The verdict at each step, across the report's width."""
-    cells = strip(verdicts, start, end, step, STRIP_WIDTH)
+    cells = strip(verdicts, start, end, step, STRIP_WIDTH, time_format)
     return StripView(STRIP_WIDTH, STRIP_HEIGHT, MARGIN_LEFT, STRIP_WIDTH - MARGIN_RIGHT, cells)
 
 
 def strip(
-    verdicts: Sequence[tuple[float, str]], start: float, end: float, step: float, width: int = WIDTH
+    verdicts: Sequence[tuple[float, str]],
+    start: float,
+    end: float,
+    step: float,
+    width: int = WIDTH,
+    time_format: str = "%H:%M",
 ) -> tuple[Cell, ...]:
     """One cell per judged moment (a range query's steps), a step wide and centred on it."""
     left, right = MARGIN_LEFT, width - MARGIN_RIGHT
@@ -348,7 +357,7 @@ def strip(
             x(t - step / 2),
             x(t + step / 2) - x(t - step / 2),
             verdict,
-            f"{datetime.fromtimestamp(t, UTC).strftime('%H:%M')} {verdict}",
+            f"{datetime.fromtimestamp(t, UTC).strftime(time_format)} {verdict}",
         )
         for t, verdict in verdicts
     )

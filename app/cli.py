@@ -22,6 +22,7 @@ from app.analysis import Analysis, run_analysis, settled_minute
 from app.calibration.aa import calibrated, templates
 from app.calibration.figures import figures
 from app.calibration.history import Asking, History, Unusable, history_of, label_problem, unreadable
+from app.calibration.page import page
 from app.calibration.split import NotSplit
 from app.calibration.terminal import print_figures, progress
 from app.judge.findings import Outcome
@@ -209,9 +210,16 @@ exactly as the server reads it.
     help="The background AnalysisTemplate, stopped after 60 answers "
     "(default: analysis_templates/background-analysis-template.yaml).",
 )
+@click.option(
+    "--html",
+    "html_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the figures as a page to this file: the report's style, charts, no script, works offline.",
+)
 def calibrate(
     prometheus_url: str | None,
     as_json: bool,
+    html_file: Path | None,
     concurrency: int,
     step_template: Path | None,
     background_template: Path | None,
@@ -235,6 +243,8 @@ def calibrate(
     problem = label_problem(preset, request.split_label) if request.split_label else None
     if problem:
         _fail_usage(f"--split-label: {problem}")
+    if html_file is not None and not html_file.resolve().parent.is_dir():
+        _fail_usage(f"--html: {html_file.parent} is not a directory")
     try:
         needs_namespace = request.analysis_request().selects_namespace
         tenant = admit(request.namespace, request.service, None, settings.tenants, needs_namespace).tenant
@@ -252,6 +262,11 @@ def calibrate(
     except (Unusable, NotSplit) as exc:
         _fail_usage(str(exc))
     out = figures(calibration)
+    if html_file is not None:
+        try:
+            html_file.write_text(page(out))
+        except OSError as exc:
+            _fail_usage(f"--html: cannot write {html_file}: {exc.strerror}")
     if as_json:
         click.echo(out.model_dump_json(indent=2))
     else:

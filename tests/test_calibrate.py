@@ -120,9 +120,18 @@ async def test_the_split_is_the_same_however_the_history_is_read(
     assert (again.a, again.b) == (halves["A"], halves["B"])
 
 
-def test_the_terminal_shows_the_tables_and_what_reading_cost(history_prometheus: LocalPrometheus) -> None:
-    result = run("--service", "shop", "--period", "3h", "--prometheus-url", history_prometheus.url)
+def test_the_terminal_shows_the_tables_and_what_reading_cost_and_the_page_the_same(
+    history_prometheus: LocalPrometheus, tmp_path: Path
+) -> None:
+    written = tmp_path / "shop.html"
+    result = run(
+        "--service", "shop", "--period", "3h", "--html", str(written), "--prometheus-url", history_prometheus.url
+    )
     assert result.returncode in (0, 1), result.stderr
+    html = written.read_text()
+    assert "<svg" in html and html.count("data-verdict=") > 20
+    first_reason = result.stdout.splitlines()[0].split(":", 1)[1].strip()
+    assert first_reason.split(";")[0] in html  # the same figures, read from the same view
     head = "WITHIN THE ANALYZER'S PROMISE:" if result.returncode == 0 else "BEYOND THE ANALYZER'S PROMISE:"
     assert result.stdout.startswith(head)
     assert "A/A on shop's 'stable' pods, split by pod" in result.stdout
@@ -174,6 +183,7 @@ def test_prometheus_that_cannot_be_read_exits_3(dead_prometheus_url: str) -> Non
         (("--period", "1h"), "Error: --period: period must be between 2h and 31d, got 1h"),
         (("--split-label", "version"), "Error: --split-label: 'version' is a label the queries group or select by"),
         (("--preset", "istio", "--stable", ""), "Error: --stable: an empty stable is only for presets"),
+        (("--html", "/no/such/folder/page.html"), "Error: --html: /no/such/folder is not a directory"),
     ],
 )
 def test_what_cannot_be_calibrated_exits_4_saying_why(

@@ -287,7 +287,7 @@ def halves_compared(history: History, halves: Halves, request: AnalysisRequest) 
     checks, limits = relative_checks(request), request.limits()
     levels = levels_for(request, len(HALVES))
     span = promql.duration_text(len(history.ends) * MINUTE)
-    totals = {half: _total(history.counts(halves.members(half))) for half in HALVES}
+    totals = {half: total(history.counts(halves.members(half))) for half in HALVES}
     return {
         half: tuple(
             compared(check, limits[check.name], totals[half], totals[HALVES[1 - i]], levels, span) for check in checks
@@ -313,7 +313,7 @@ def values_compared(history: History, halves: Halves, request: AnalysisRequest) 
             everyone.ok * kept - mine.ok, everyone.errors * kept - mine.errors, history.bounds,
             everyone.buckets * kept[:, None] - mine.buckets,
         )  # fmt: skip
-        side, others = _total(mine), _total(rest)
+        side, others = total(mine), total(rest)
         requests = float(history.requests[row])
         found.append(
             ValueCompared(
@@ -329,7 +329,7 @@ def values_compared(history: History, halves: Halves, request: AnalysisRequest) 
     return found
 
 
-def _total(counts: Counts) -> Observed:
+def total(counts: Counts) -> Observed:
     """Minutes summed, as the judge reads them."""
     whole = Counts(
         counts.ok.sum(keepdims=True),

@@ -8,10 +8,11 @@ import math
 from collections import Counter
 from datetime import UTC, datetime
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from app import promql
-from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared
+from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared, relative_checks, total
 from app.calibration.argo import ABORTED, OUTCOMES, PAUSED, PROMOTED
 from app.calibration.split import HALVES, shown
 from app.canary_lives import MINUTE
@@ -21,6 +22,7 @@ from app.judge.units import Unit, format_difference, format_value
 
 PAUSED_AT_MOST = 0.05  # of healthy canaries' step runs: what a person is asked to look at needlessly
 INTERVAL_CONFIDENCE = 0.95  # of the interval shown around a share of runs
+MINUTES_AN_HOUR = 60
 
 
 class Share(BaseModel):
@@ -45,6 +47,11 @@ class RunOut(BaseModel):
     undecided: list[str] = Field(description="The checks the last answer left inconclusive.")
 
 
+class RunAt(BaseModel):
+    start: datetime
+    outcome: str
+
+
 class TemplateOut(BaseModel):
     template: str
     argo: str = Field(description="How Argo measures, as the template says.")
@@ -58,6 +65,7 @@ class TemplateOut(BaseModel):
     failed_checks: dict[str, int] = Field(description="Aborted runs by the checks their last answer failed.")
     undecided_checks: dict[str, int] = Field(description="Paused runs by the checks their last answer left open.")
     not_promoted: list[RunOut] = Field(description="Every aborted or paused run.")
+    over_time: list[RunAt] = Field(description="Every run's start and outcome, in time order.")
 
 
 class ComparisonOut(BaseModel):
@@ -98,6 +106,16 @@ class ValueOut(BaseModel):
     consequences: list[str] = Field(description="What the relative checks do with it.")
 
 
+class HourOut(BaseModel):
+    """One hour of the period, each half as the relative checks read it: where a daily cycle shows."""
+
+    start: datetime
+    requests: dict[str, float] = Field(description="By half.")
+    values: dict[str, dict[str, float | None]] = Field(
+        description="By relative check, then by half: its number over the hour (a P95 in seconds, an error rate)."
+    )
+
+
 class CostOut(BaseModel):
     queries: int
     refused: int = Field(description="Queries refused as too large, asked again in halves (counted in queries).")
@@ -125,6 +143,8 @@ class CalibrationOut(BaseModel):
     halves: list[HalfOut]
     templates: list[TemplateOut]
     values: list[ValueOut]
+    hours: list[HourOut]
+    units: dict[str, Unit] = Field(description="Each relative check's unit, in which `hours` gives its numbers.")
     cost: CostOut
 
 
@@ -168,6 +188,8 @@ def figures(calibration: Calibration) -> CalibrationOut:
         halves=halves,
         templates=templates,
         values=values,
+        hours=_hours(calibration),
+        units={check.name: check.unit for check in relative_checks(analysis)},
         cost=CostOut(
             queries=spent.queries,
             refused=spent.refused,
@@ -233,7 +255,29 @@ def _template(replayed: Replayed, alpha: float) -> TemplateOut:
         failed_checks=dict(failed.most_common()),
         undecided_checks=dict(undecided.most_common()),
         not_promoted=not_promoted,
+        over_time=[RunAt(start=_moment(run.start), outcome=run.outcome) for run in runs],
     )
+
+
+def _hours(calibration: Calibration) -> list[HourOut]:
+    """Each whole or partial hour of the history (from its first minute), both halves summed over it."""
+    history = calibration.history
+    checks = relative_checks(calibration.request.analysis_request())
+    hour_of_minute = np.arange(len(history.ends)) // MINUTES_AN_HOUR
+    halves = {half: history.counts(calibration.halves.members(half)) for half in HALVES}
+    hours = []
+    for hour in range(int(hour_of_minute[-1]) + 1 if len(hour_of_minute) else 0):
+        rows = np.flatnonzero(hour_of_minute == hour)
+        parts = {half: counts.rows(rows) for half, counts in halves.items()}
+        observed = {half: total(part) for half, part in parts.items()}
+        hours.append(
+            HourOut(
+                start=_moment(float(history.ends[rows[0]]) - MINUTE),
+                requests={half: float(part.ok.sum() + part.errors.sum()) for half, part in parts.items()},
+                values={c.name: {half: _finite(c.value(seen)) for half, seen in observed.items()} for c in checks},
+            )
+        )
+    return hours
 
 
 def _comparison(comparison: Comparison, side: str, other: str) -> ComparisonOut:

@@ -72,3 +72,44 @@ def requests_made(browser: webdriver.Chrome) -> dict[str, str | None]:
 
 def console_errors(browser: webdriver.Chrome) -> list[str]:
     return [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+# What a reader must be able to read whole, at the report's usual widths: every badge and box of text shows all
+# of its text (an "INCONCLUSIVE" badge once lost its last letter at 1300 px), the page never scrolls sideways,
+# and every label drawn in a picture lies inside that picture, clear of the others, at a size one can read (an
+# SVG's text scales with its picture: the interval graphics' labels were once drawn at 6 px).
+SMALLEST_LABEL_PX = 11
+UNREADABLE = r"""
+const smallest = arguments[0], problems = [];
+const name = (el) => {
+  const classes = (el.getAttribute("class") || "").trim().split(/\s+/).filter(Boolean).map((c) => "." + c).join("");
+  return `${el.tagName.toLowerCase()}${el.id ? "#" + el.id : ""}${classes} "${el.textContent.trim().slice(0, 40)}"`;
+};
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth) problems.push(`the page scrolls sideways: ${root.scrollWidth}px`);
+for (const el of document.querySelectorAll("body *:not(svg):not(svg *)")) {
+  if (getComputedStyle(el).display === "inline") continue;  // wraps: its box is its lines
+  if (el.scrollWidth > el.clientWidth + 1) {
+    problems.push(`${name(el)} is cut off: its content is ${el.scrollWidth}px wide in ${el.clientWidth}px`);
+  }
+}
+const apart = (a, b) => a.right <= b.left + 0.5 || b.right <= a.left + 0.5 || a.bottom <= b.top + 0.5
+    || b.bottom <= a.top + 0.5;
+for (const svg of document.querySelectorAll("main svg")) {
+  const box = svg.getBoundingClientRect();
+  const texts = [...svg.querySelectorAll("text")];
+  const boxes = texts.map((text) => text.getBoundingClientRect());
+  texts.forEach((text, i) => {
+    const drawn = parseFloat(getComputedStyle(text).fontSize) * text.getScreenCTM().a;
+    if (drawn < smallest) problems.push(`${name(text)} is drawn at ${drawn.toFixed(1)}px`);
+    const b = boxes[i];
+    if (b.left < box.left - 0.5 || b.right > box.right + 0.5 || b.top < box.top - 0.5 || b.bottom > box.bottom + 0.5) {
+      problems.push(`${name(text)} runs off its picture ${name(svg.closest("[data-check]") || svg)}`);
+    }
+    boxes.slice(0, i).forEach((other, j) => {
+      if (!apart(b, other)) problems.push(`${name(text)} runs into ${name(texts[j])}`);
+    });
+  });
+}
+return problems;
+"""
