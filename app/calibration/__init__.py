@@ -7,5 +7,6 @@ as the canary against the other half (A/A on real traffic). Its layers, each of 
 - history.py: what is read from Prometheus, and within what budget;
 - aa.py: the runs replayed on the halves, and where the halves differ;
 - figures.py: every figure, as `--json` prints it, and whether they keep the analyzer's promise;
-- terminal.py: the tables and the progress bar.
+- terminal.py: the tables and the progress bar;
+- page.py: the figures as one page that works offline (`--html`).
 """
