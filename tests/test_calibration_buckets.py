@@ -163,7 +163,7 @@ def test_answers_are_counted_decided_as_the_check_decides_each() -> None:
         return next(verdicts)
 
     found = decided(replayed, halves, 300.0, outcome)
-    assert (found.template, found.answers, found.decided) == ("step", 4, 2)
+    assert (found.template, found.answers, found.decided, found.failed) == ("step", 4, 2, 1)
     # 101 requests a minute each half: the canary's since its run started, the stable's over the span.
     assert seen == [(600, 1010, 1010), (1200, 2020, 2020), (1800, 3030, 3030), (300, 505, 505)]
 
@@ -213,6 +213,7 @@ def test_the_rejudged_check_decides_as_the_judge_did_in_the_replay(close_to_the_
         judged = [answer for run in replayed.runs for answer in run.answers]
         assert answers.answers == len(judged)
         assert answers.decided == sum("p95_latency" not in answer.undecided for answer in judged)
+        assert answers.failed == sum("p95_latency" in answer.failed for answer in judged)
 
 
 def test_an_slo_between_bounds_gets_its_bound_in_the_clients_unit(close_to_the_slo: tuple) -> None:

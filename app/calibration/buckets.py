@@ -131,26 +131,29 @@ def outcome_of(request: AnalysisRequest, check: Check) -> Judged:
 
 @dataclass(frozen=True)
 class Decided:
-    """Of one template's answers, how many the check decided (passed or failed)."""
+    """Of one template's answers, how many the check decided (passed or failed), and failed."""
 
     template: str
     answers: int
     decided: int
+    failed: int
 
 
 def decided(replayed: Replayed, halves: HalfMinutes, window: float, outcome: Judged) -> Decided:
     """The check judged again on each answer of the template's runs, on the data the judge had then: the canary
     half since the run started, the stable half over the same span, never less than the window."""
-    answers = count = 0
+    answers = count = failed = 0
     for run, half in zip(replayed.runs, replayed.canaries, strict=True):
         served = AsCanary(halves, half, run.start)
         for measurement in run.measurements:
             at = measurement.at
             span = max(window, at - run.start)
             canary, stable = (served.observed(role, at - span, at) for role in (Role.CANARY, Role.STABLE))
+            found = outcome(canary, stable, span)
             answers += 1
-            count += outcome(canary, stable, span) in (Outcome.PASS, Outcome.FAIL)
-    return Decided(replayed.template.name, answers, count)
+            count += found in (Outcome.PASS, Outcome.FAIL)
+            failed += found is Outcome.FAIL
+    return Decided(replayed.template.name, answers, count, failed)
 
 
 def quantile_in_bucket(history: History, quantile: float, window: float, bucket: int) -> tuple[int, int]:
@@ -216,11 +219,13 @@ class DecidedOut(BaseModel):
     answers: int
     decided: int = Field(description="Answers whose check passed or failed, on the data the judge had then.")
     share: float | None = Field(description="decided / answers; null without answers.")
+    failed: int = Field(description="Of the decided, those failed: in an A/A, a healthy half held beyond its SLO.")
     with_bound: int | None = Field(
         description="Answers it would decide with a bound at the SLO: an estimate under `model`; null when the SLO "
         "is on a bound already or beyond the last finite one."
     )
     with_bound_share: float | None
+    with_bound_failed: int | None
 
 
 class SloOut(BaseModel):
@@ -298,6 +303,8 @@ def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: f
             share=n.decided / n.answers if n.answers else None,
             with_bound=a.decided if a else None,
             with_bound_share=a.decided / a.answers if a and a.answers else None,
+            failed=n.failed,
+            with_bound_failed=a.failed if a else None,
         )
         for n, a in zip(now, after, strict=True)
     ]
@@ -337,9 +344,15 @@ def shown(out: SloOut, check: Check, window: str) -> list[str]:
     slo = _seconds(out.slo)
     said = [f"{check.name}: the SLO of {slo} is {_place(out)}"]
     for answers in out.answers:
-        decided_text = f"{answers.template}: the check decided {_of(answers.decided, answers.answers, 'answers')}"
+        decided_text = (
+            f"{answers.template}: the check decided {_of(answers.decided, answers.answers, 'answers')}"
+            f"{_failed(answers.failed)}"
+        )
         if answers.with_bound is not None:
-            decided_text += f"; with a bound at {slo}, about {_of(answers.with_bound, answers.answers)}"
+            decided_text += (
+                f"; with a bound at {slo}, about {_of(answers.with_bound, answers.answers)}"
+                f"{_failed(answers.with_bound_failed or 0)}"
+            )
         said.append(decided_text)
     if out.in_slo_bucket is not None and out.lower is not None:
         bucket = f"({_seconds(out.lower)}, {_seconds(out.upper) if out.upper is not None else '+Inf'}]"
@@ -350,6 +363,10 @@ def shown(out: SloOut, check: Check, window: str) -> list[str]:
     if out.model is not None:
         said.append(f"with a bound at {slo}: {out.model}")
     return said
+
+
+def _failed(count: int) -> str:
+    return f", {count:,} of them failed" if count else ""
 
 
 def _place(out: SloOut) -> str:
