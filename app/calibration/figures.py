@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from app import promql
 from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared
 from app.calibration.argo import ABORTED, OUTCOMES, PAUSED, PROMOTED
+from app.calibration.buckets import BucketsOut, buckets_out
 from app.calibration.split import HALVES, shown
 from app.canary_lives import MINUTE
 from app.judge import statistics
@@ -126,6 +127,7 @@ class CalibrationOut(BaseModel):
     templates: list[TemplateOut]
     values: list[ValueOut]
     cost: CostOut
+    buckets: BucketsOut = Field(description="The latency SLOs against the histogram's bucket bounds.")
 
 
 def figures(calibration: Calibration) -> CalibrationOut:
@@ -178,6 +180,7 @@ def figures(calibration: Calibration) -> CalibrationOut:
             answers=sum(len(run.answers) for r in calibration.replayed for run in r.runs),
             replay_seconds=round(calibration.replay_seconds, 3),
         ),
+        buckets=buckets_out(calibration),
     )
 
 
