@@ -168,6 +168,8 @@ def test_the_terminal_shows_the_tables_and_what_reading_cost(history_prometheus:
     assert "A/A on shop's 'stable' pods, split by pod" in result.stdout
     assert "The halves, each against the other over the period" in result.stdout
     assert "Each pod that differs from the rest" in result.stdout and SLOW_POD in result.stdout
+    assert "SLO and buckets\n  p95_latency: the SLO of 300 ms is between the bounds 250 ms and 500 ms" in result.stdout
+    assert "\n      Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0},\n" in result.stdout
     cost = result.stdout.rstrip().splitlines()[-1]
     assert re.fullmatch(
         r"Prometheus: \d+ queries \(0 refused as too large and asked again in halves\), [\d,]+ samples, in "

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from rich.console import Console
 from scipy import stats
 
 from app.calibration.aa import HalfMinutes, Replayed, calibrated, templates
@@ -29,6 +30,7 @@ from app.calibration.buckets import (
 )
 from app.calibration.history import History
 from app.calibration.replay import Answer, Run
+from app.calibration.terminal import _buckets
 from app.judge.checks import Observed, Source
 from app.judge.distributions import Histogram, Outcomes
 from app.judge.findings import Outcome
@@ -247,3 +249,16 @@ def test_an_slo_on_a_bound_suggests_nothing() -> None:
     assert (out.add, out.lines) == ([], {})
     assert slo.answers[0].with_bound is None and slo.answers[0].decided > 0
     assert slo.shown[0] == "p95_latency: the SLO of 250 ms is a bucket bound: counted exactly, nothing to add"
+
+
+def test_the_terminal_shows_the_lines_to_paste_unwrapped_and_unmarked(close_to_the_slo: tuple) -> None:
+    _, out = close_to_the_slo
+    console = Console(width=40, record=True)
+    _buckets(out, console)
+    shown = console.export_text()
+    words = " ".join(shown.split())  # the prose may wrap
+    assert words.startswith("SLO and buckets p95_latency: the SLO of 220 ms is between the bounds 100 ms and 250 ms")
+    assert "The bounds with 220 added (milliseconds, as the histogram counts them), to paste:" in words
+    # Not wrapped at 40 columns, and the Go slice's brackets not taken for rich markup.
+    for line in out.lines.values():
+        assert f"\n      {line}\n" in shown
