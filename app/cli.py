@@ -256,7 +256,9 @@ def calibrate(
     try:
         with progress(Console(stderr=True)) as steps:
             history = asyncio.run(_history(request, settings, preset, tenant, concurrency, steps.read))
-            calibration = calibrated(history, request, preset.name, replayed, steps.replayed, steps.replay_planned)
+            calibration = calibrated(
+                history, request, preset.name, replayed, steps.replayed, steps.replay_planned, preset.seconds_per_unit
+            )
     except PrometheusError as exc:
         _not_read(exc, as_json)
     except (Unusable, NotSplit) as exc:

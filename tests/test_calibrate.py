@@ -3,7 +3,9 @@ twenty stable pods with a daily cycle, one of them 30 % slower; and a service wh
 
 from __future__ import annotations
 
+import ast
 import json
+import math
 import os
 import re
 import subprocess
@@ -25,7 +27,7 @@ from app.presets import Preset
 from app.prometheus import PrometheusClient, build_http_client
 from app.settings import load_settings
 from tests.support import calibration
-from tests.support.calibration import BATCH_POD, SLOW_POD
+from tests.support.calibration import BATCH_POD, BUCKETS, SHOP, SLOW_POD
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 PERIOD = "1d"
@@ -90,6 +92,44 @@ def test_the_slow_pod_is_named_with_what_the_relative_checks_do_with_it(shop: tu
     assert 1.0 < against["estimate"] < 1.1 and not against["beyond"]
 
 
+def test_the_slo_between_two_bounds_is_named_with_the_bound_to_add(shop: tuple[int, dict]) -> None:
+    _, figures = shop
+    buckets = figures["buckets"]
+    assert (buckets["unit"], buckets["bounds"]) == ("seconds", list(BUCKETS))
+    [slo] = buckets["slos"]
+    # The default SLO, 300 ms, between the history's bounds 250 ms and 500 ms.
+    assert (slo["check"], slo["slo"], slo["where"], slo["lower"], slo["upper"]) == (
+        "p95_latency", 0.3, "between bounds", 0.25, 0.5,
+    )  # fmt: skip
+    assert slo["add"] == 0.3 and buckets["add"] == [0.3]
+    call = ast.parse(buckets["lines"]["Python prometheus_client"], mode="eval").body
+    assert isinstance(call, ast.Call)
+    assert ast.literal_eval(call.keywords[0].value) == tuple(sorted((*BUCKETS, 0.3)))
+    assert buckets["lines"]["Go client_golang"] == "Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0},"
+    # Every answer of the replay judged again, template by template.
+    assert [a["template"] for a in slo["answers"]] == ["step", "background"]
+    assert sum(a["answers"] for a in slo["answers"]) == figures["cost"]["answers"]
+    # The service's P95 (lognormal) is far under the SLO, in the bucket below its own: the check decides.
+    p95 = SHOP.median_seconds * math.exp(1.6449 * SHOP.sigma)
+    assert 0.1 < p95 < 0.25 and slo["in_slo_bucket"] == 0 and slo["windows"] >= 280
+    for answers in slo["answers"]:
+        assert answers["share"] > 0.95 and answers["failed"] == 0
+        assert answers["with_bound"] >= answers["decided"] and answers["with_bound_failed"] == 0
+
+
+def test_an_slo_on_a_bound_asks_for_no_bound(history_prometheus: LocalPrometheus) -> None:
+    result = invoke(
+        "--service", "shop", "--period", "3h", "--p95-max-seconds", "0.25", "--json",
+        "--prometheus-url", history_prometheus.url,
+    )  # fmt: skip
+    assert result.exit_code in (0, 1), result.output
+    buckets = json.loads(result.stdout)["buckets"]
+    [slo] = buckets["slos"]
+    assert (slo["where"], slo["lower"], slo["upper"], slo["add"]) == ("on a bound", 0.25, 0.25, None)
+    assert (buckets["add"], buckets["lines"]) == ([], {})
+    assert slo["shown"][0].endswith("is a bucket bound: counted exactly, nothing to add")
+
+
 def test_pods_that_restart_or_come_and_go_leave_their_minutes_out(shop: tuple[int, dict]) -> None:
     by_pod = {value["value"]: value for value in shop[1]["values"]}
     assert by_pod[calibration.RESTARTED_POD]["left_out"] == 1  # the minute its counters fell
@@ -137,6 +177,8 @@ def test_the_terminal_shows_the_tables_and_what_reading_cost_and_the_page_the_sa
     assert "A/A on shop's 'stable' pods, split by pod" in result.stdout
     assert "The halves, each against the other over the period" in result.stdout
     assert "Each pod that differs from the rest" in result.stdout and SLOW_POD in result.stdout
+    assert "SLO and buckets\n  p95_latency: the SLO of 300 ms is between the bounds 250 ms and 500 ms" in result.stdout
+    assert "\n      Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0},\n" in result.stdout
     cost = result.stdout.rstrip().splitlines()[-1]
     assert re.fullmatch(
         r"Prometheus: \d+ queries \(0 refused as too large and asked again in halves\), [\d,]+ samples, in "

@@ -355,6 +355,7 @@ class Calibration:
     compared: dict[str, tuple[Comparison, ...]]  # each half against the other
     values: tuple[ValueCompared, ...]
     replay_seconds: float
+    seconds_per_unit: float = 1.0  # of the histogram's bucket bounds, as its clients configure them
 
 
 def calibrated(
@@ -364,6 +365,7 @@ def calibrated(
     replayed_templates: Sequence[Template],
     on_run: Callable[[], None] | None = None,
     on_planned: Callable[[int], None] | None = None,
+    seconds_per_unit: float = 1.0,
 ) -> Calibration:
     """The history split in halves by its values that served requests (NotSplit with fewer than two), each
     template's runs replayed on them, the halves and the values compared. `on_planned(runs)` once the runs are
@@ -378,4 +380,5 @@ def calibrated(
     replayed = tuple(replay(minutes, analysis, template, first, last, on_run) for template in replayed_templates)
     compared = halves_compared(history, halves, analysis)
     values = tuple(values_compared(history, halves, analysis))
-    return Calibration(request, preset, history, halves, replayed, compared, values, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return Calibration(request, preset, history, halves, replayed, compared, values, seconds, seconds_per_unit)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from app import promql
 from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared, relative_checks, total
 from app.calibration.argo import ABORTED, OUTCOMES, PAUSED, PROMOTED
+from app.calibration.buckets import BucketsOut, buckets_out
 from app.calibration.split import HALVES, shown
 from app.canary_lives import MINUTE
 from app.judge import statistics
@@ -146,6 +147,7 @@ class CalibrationOut(BaseModel):
     hours: list[HourOut]
     units: dict[str, Unit] = Field(description="Each relative check's unit, in which `hours` gives its numbers.")
     cost: CostOut
+    buckets: BucketsOut = Field(description="The latency SLOs against the histogram's bucket bounds.")
 
 
 def figures(calibration: Calibration) -> CalibrationOut:
@@ -200,6 +202,7 @@ def figures(calibration: Calibration) -> CalibrationOut:
             answers=sum(len(run.answers) for r in calibration.replayed for run in r.runs),
             replay_seconds=round(calibration.replay_seconds, 3),
         ),
+        buckets=buckets_out(calibration),
     )
 
 

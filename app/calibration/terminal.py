@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.calibration.buckets import BucketsOut
 from app.calibration.figures import CalibrationOut, Share, TemplateOut
 from app.calibration.split import shown
 from app.judge.units import Unit, format_value
@@ -61,6 +62,7 @@ def print_figures(out: CalibrationOut, console: Console) -> None:
     console.print(_runs(out))
     console.print(_halves(out))
     console.print(_values(out))
+    _buckets(out.buckets, console)
     cost = out.cost
     console.print(
         f"Prometheus: {cost.queries:,} queries ({cost.refused} refused as too large and asked again in halves), "
@@ -148,3 +150,20 @@ def _styled(text: str, beyond: bool, differs: bool) -> str:
     if beyond:
         return f"[bold red]{text}[/]"
     return f"[yellow]{text}[/]" if differs else text
+
+
+def _buckets(buckets: BucketsOut, console: Console) -> None:
+    """Each SLO against the bucket bounds, then the lines to paste, never wrapped: a wrapped line pastes broken."""
+    console.print("[bold]SLO and buckets[/]")
+    for slo in buckets.slos:
+        head, *rest = slo.shown
+        console.print(f"  {escape(head)}")
+        for line in rest:
+            console.print(f"    - {escape(line)}")
+    if not buckets.lines:
+        return
+    added = ", ".join(f"{bound:g}" for bound in buckets.add)
+    console.print(f"  The bounds with {added} added ({buckets.unit}, as the histogram counts them), to paste:")
+    for client, line in buckets.lines.items():
+        console.print(f"    {client}:")
+        console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
