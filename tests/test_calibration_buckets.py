@@ -16,6 +16,7 @@ from app.calibration.aa import HalfMinutes, Replayed, calibrated, templates
 from app.calibration.argo import Measurement, PhaseReached
 from app.calibration.buckets import (
     Place,
+    below_the_slo,
     buckets_out,
     decided,
     go_line,
@@ -76,10 +77,10 @@ def test_the_straddling_bucket_splits_as_requests_spread_evenly_inside_it() -> N
     rng = np.random.default_rng(3)
     buckets = rng.integers(0, 500, (4, len(BOUNDS))).astype(float)
     slo = 0.3
-    bounds, split = split_at(BOUNDS, buckets, slo)
-    assert bounds == (0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, math.inf)
     # Under the linear model a request in (0.25, 0.5] is uniform there: P(under 0.3) is its CDF at 0.3.
     under = stats.uniform(loc=0.25, scale=0.25).cdf(slo)
+    bounds, split = split_at(BOUNDS, buckets, slo, under)
+    assert bounds == (0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0, math.inf)
     assert split[:, 4] == pytest.approx(buckets[:, 4] * under)
     assert split[:, 5] == pytest.approx(buckets[:, 4] * (1 - under))
     assert np.array_equal(split[:, [0, 1, 2, 3, 6, 7]], buckets[:, [0, 1, 2, 3, 5, 6]])
@@ -89,7 +90,7 @@ def test_the_straddling_bucket_splits_as_requests_spread_evenly_inside_it() -> N
 def test_a_split_on_the_linear_model_leaves_every_histogram_quantile_where_it_was() -> None:
     """histogram_quantile interpolates linearly inside a bucket: the bound added by the same model moves none."""
     buckets = np.array([120.0, 300.0, 410.0, 90.0, 40.0, 11.0, 3.0])
-    bounds, split = split_at(BOUNDS, buckets, 0.4)
+    bounds, split = split_at(BOUNDS, buckets, 0.4, (0.4 - 0.25) / (0.5 - 0.25))
     before = Histogram(BOUNDS, tuple(np.cumsum(buckets).tolist()))
     after = Histogram(bounds, tuple(np.cumsum(split).tolist()))
     for q in (0.5, 0.9, 0.95, 0.97, 0.99):
@@ -99,7 +100,33 @@ def test_a_split_on_the_linear_model_leaves_every_histogram_quantile_where_it_wa
 def test_an_slo_on_a_bound_or_beyond_the_last_is_not_split() -> None:
     for slo in (0.25, 2.0):
         with pytest.raises(ValueError, match="no bucket of the history to split"):
-            split_at(BOUNDS, np.ones(len(BOUNDS)), slo)
+            split_at(BOUNDS, np.ones(len(BOUNDS)), slo, 0.5)
+
+
+@pytest.mark.parametrize("slo", [0.15, 0.2, 0.3])
+def test_the_bucket_is_split_by_the_judges_model_of_its_shape_not_linearly(slo: float) -> None:
+    """Lognormal latencies (median 60 ms, sigma 0.6), counted at the bounds: the share the split puts over the SLO
+    is the truth's within a point, where splitting the bucket linearly puts half as many again over it, or more."""
+    latency = stats.lognorm(s=0.6, scale=0.06)
+    cumulative = np.array([latency.cdf(bound) if math.isfinite(bound) else 1.0 for bound in BOUNDS]) * 1e6
+    buckets = np.diff(cumulative, prepend=0.0)
+    below, model = below_the_slo(BOUNDS, buckets, slo)
+    bounds, split = split_at(BOUNDS, buckets, slo, below)
+    over = split[bounds.index(slo) + 1 :].sum() / 1e6
+    truth = latency.sf(slo)
+    assert over == pytest.approx(truth, abs=0.01)
+    found = where(slo, BOUNDS)
+    assert found.lower is not None and found.upper is not None
+    linear = (slo - found.lower) / (found.upper - found.lower)
+    linearly = (buckets[found.bucket] * (1 - linear) + buckets[found.bucket + 1 :].sum()) / 1e6
+    assert linearly > 1.5 * truth and abs(over - truth) < abs(linearly - truth) / 3
+    assert "the judge's model of the shape" in model
+
+
+def test_without_a_bucket_on_each_side_the_split_is_linear_and_says_so() -> None:
+    buckets = np.array([120.0, 300.0, 410.0, 90.0, 40.0, 11.0, 3.0])
+    below, model = below_the_slo(BOUNDS, buckets, 0.03)  # in the second bucket: none under its neighbour below
+    assert below == pytest.approx((0.03 - 0.025) / (0.05 - 0.025)) and "linear inside the bucket" in model
 
 
 # --- the lines to paste ------------------------------------------------------------------------------
@@ -229,7 +256,7 @@ def test_an_slo_between_bounds_gets_its_bound_in_the_clients_unit(close_to_the_s
     assert out.lines["Java Micrometer"] == ".serviceLevelObjectives(Duration.ofMillis(220))"
     # The stable's P95 lies in the SLO's bucket: near the SLO, where the bounds alone cannot decide.
     assert slo.windows == 36 and slo.in_slo_bucket == 36
-    assert slo.model is not None and "linear inside the bucket" in slo.model
+    assert slo.model is not None and "the judge's model of the shape" in slo.model
     assert any(line.startswith("with a bound at 220 ms: estimated") for line in slo.shown)
 
 

@@ -7,9 +7,11 @@ answer whose canary sits near the SLO may be left open by the width of the bucke
 bound, only the +Inf bucket is known, so the check can pass and never fail.
 
 What a bound at the SLO would change is estimated, not measured: the history holds no count at the SLO. Each
-minute's requests in the SLO's bucket are split at the SLO in proportion to the bucket's width (linear inside
-the bucket, as `histogram_quantile` assumes), and the check judged again on every answer's data. Beyond the
-last finite bound nothing says how requests spread, so there is no estimate.
+minute's requests in the SLO's bucket are split at the SLO as the judge's own model of the shape inside a
+bucket (app/judge/shapes.py) splits the whole period's, and the check judged again on every answer's data.
+Where that model cannot be used (too few buckets around the SLO's), the split is linear inside the bucket, as
+`histogram_quantile` assumes, which on a slow tail puts too many requests over the SLO: the figures say which.
+Beyond the last finite bound nothing says how requests spread, so there is no estimate.
 
 The check's outcome is its own test on the canary's data since the run started, as the judge runs it: at the
 judge's level, behind the traffic gate. Not the recent spans (they only ever fail a check) nor the rule that
@@ -31,7 +33,7 @@ from app.calibration.aa import AsCanary, Calibration, HalfMinutes, Replayed
 from app.calibration.history import History
 from app.calibration.split import HALVES
 from app.canary_lives import MINUTE
-from app.judge import statistical_rules, threshold_rules
+from app.judge import shapes, statistical_rules, threshold_rules
 from app.judge.checks import Check, Mode, Observed, Source, Statistic
 from app.judge.distributions import Histogram
 from app.judge.findings import Outcome
@@ -41,10 +43,16 @@ from app.measurement import Role
 from app.models import AnalysisRequest
 from app.presets import SECONDS_PER
 
+SHAPE_MODEL = (
+    "estimated, each minute's requests in the SLO's bucket split at the SLO as the judge's model of the shape "
+    "inside a bucket splits the whole period's ({share} of the bucket under the SLO), and the check judged again "
+    "on every answer's data"
+)
 LINEAR_MODEL = (
     "estimated, each minute's requests in the SLO's bucket split at the SLO in proportion to the bucket's width "
-    "(linear inside the bucket, as histogram_quantile assumes) and the check judged again on every answer's data; "
-    "on a slow tail that puts more requests over the SLO than there are (app/judge/shapes.py): it leans toward fail"
+    "(linear inside the bucket, as histogram_quantile assumes: the judge's model of the shape needs a bucket on "
+    "each side of the SLO's) and the check judged again on every answer's data; on a slow tail that puts more "
+    "requests over the SLO than there are: it leans toward fail"
 )
 NO_MODEL = "no estimate: nothing in the +Inf bucket says how its requests spread over the SLO"
 
@@ -78,19 +86,33 @@ def where(slo: float, bounds: Sequence[float]) -> Where:
     return Where(Place.BETWEEN, finite[at - 1] if at else 0.0, finite[at], at)
 
 
-def split_at(bounds: Sequence[float], buckets: np.ndarray, slo: float) -> tuple[tuple[float, ...], np.ndarray]:
+def split_at(
+    bounds: Sequence[float], buckets: np.ndarray, slo: float, below: float
+) -> tuple[tuple[float, ...], np.ndarray]:
     """The bounds with the SLO among them, and each row's requests per bucket (the last axis) with the SLO's
-    bucket split at it in proportion to its width. Only for an SLO between two finite bounds, or under the
-    first (its bucket starting at 0)."""
+    bucket split at it: `below` of its requests under the SLO, the rest over. Only for an SLO between two finite
+    bounds, or under the first (its bucket starting at 0)."""
     place = where(slo, bounds)
     if place.place is not Place.BETWEEN:
         raise ValueError(f"{slo:g} is {place.place}: no bucket of the history to split at it")
-    assert place.lower is not None and place.upper is not None
     j = place.bucket
-    below = (slo - place.lower) / (place.upper - place.lower)
     straddling = buckets[..., j : j + 1]
     split = np.concatenate([buckets[..., :j], straddling * below, straddling * (1 - below), buckets[..., j + 1 :]], -1)
     return (*bounds[:j], slo, *bounds[j:]), split
+
+
+def below_the_slo(bounds: Sequence[float], buckets: np.ndarray, slo: float) -> tuple[float, str]:
+    """The share of the SLO's bucket under the SLO, over requests counted per bucket (`buckets`, the whole
+    period), and the model that says so: the judge's estimate of the shape inside the bucket, else linear."""
+    place = where(slo, bounds)
+    assert place.place is Place.BETWEEN and place.lower is not None and place.upper is not None
+    j = place.bucket
+    in_bucket, over_it = float(buckets[j]), float(buckets[j + 1 :].sum())
+    found = shapes.slower_than(Histogram(tuple(bounds), tuple(np.cumsum(buckets).tolist())), slo)
+    if found.model is shapes.Model.SHAPE and in_bucket > 0:
+        below = float(np.clip(1 - (found.estimate - over_it) / in_bucket, 0.0, 1.0))
+        return below, SHAPE_MODEL.format(share=format_value(below, Unit.RATIO))
+    return (slo - place.lower) / (place.upper - place.lower), LINEAR_MODEL
 
 
 # --- the check's answers ------------------------------------------------------------------------------
@@ -287,8 +309,10 @@ def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: f
     outcome = outcome_of(analysis, check)
     now = [decided(replayed, minutes, window, outcome) for replayed in calibration.replayed]
     after: list[Decided | None] = [None] * len(now)
+    model = {Place.ON: None, Place.BEYOND: NO_MODEL}.get(found.place)
     if found.place is Place.BETWEEN:
-        bounds, split = split_at(history.bounds, history.buckets, slo)
+        below, model = below_the_slo(history.bounds, history.buckets.sum(axis=(0, 1)), slo)
+        bounds, split = split_at(history.bounds, history.buckets, slo, below)
         halves = HalfMinutes(
             history.ends,
             {half: _counts(history, calibration.halves.members(half), bounds, split) for half in HALVES},
@@ -319,7 +343,7 @@ def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: f
         windows=windows,
         in_slo_bucket=None if found.place is Place.ON else inside,
         add=None if found.place is Place.ON else _in_unit(slo, calibration.seconds_per_unit),
-        model={Place.ON: None, Place.BETWEEN: LINEAR_MODEL, Place.BEYOND: NO_MODEL}[found.place],
+        model=model,
         shown=[],
     )
     return out.model_copy(update={"shown": shown(out, check, promql.duration_text(window))})
