@@ -22,6 +22,7 @@ from app.analysis import Analysis, run_analysis, settled_minute
 from app.calibration.aa import calibrated, templates
 from app.calibration.figures import figures
 from app.calibration.history import Asking, History, Unusable, history_of, label_problem, unreadable
+from app.calibration.power import power
 from app.calibration.split import NotSplit
 from app.calibration.terminal import print_figures, progress
 from app.judge.findings import Outcome
@@ -247,11 +248,12 @@ def calibrate(
         with progress(Console(stderr=True)) as steps:
             history = asyncio.run(_history(request, settings, preset, tenant, concurrency, steps.read))
             calibration = calibrated(history, request, preset.name, replayed, steps.replayed, steps.replay_planned)
+            powered = power(calibration, steps.replayed, steps.replay_planned)
     except PrometheusError as exc:
         _not_read(exc, as_json)
     except (Unusable, NotSplit) as exc:
         _fail_usage(str(exc))
-    out = figures(calibration)
+    out = figures(calibration, powered)
     if as_json:
         click.echo(out.model_dump_json(indent=2))
     else:
