@@ -128,6 +128,7 @@ def test_the_terminal_shows_the_tables_and_what_reading_cost(history_prometheus:
     assert "A/A on shop's 'stable' pods, split by pod" in result.stdout
     assert "The halves, each against the other over the period" in result.stdout
     assert "Each pod that differs from the rest" in result.stdout and SLOW_POD in result.stdout
+    assert "Power: regressions injected into the canary half" in result.stdout
     cost = result.stdout.rstrip().splitlines()[-1]
     assert re.fullmatch(
         r"Prometheus: \d+ queries \(0 refused as too large and asked again in halves\), [\d,]+ samples, in "
