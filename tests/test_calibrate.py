@@ -179,6 +179,7 @@ def test_the_terminal_shows_the_tables_and_what_reading_cost_and_the_page_the_sa
     assert "Each pod that differs from the rest" in result.stdout and SLOW_POD in result.stdout
     assert "SLO and buckets\n  p95_latency: the SLO of 300 ms is between the bounds 250 ms and 500 ms" in result.stdout
     assert "\n      Buckets: []float64{0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1.0},\n" in result.stdout
+    assert "Power: regressions injected into the canary half" in result.stdout
     cost = result.stdout.rstrip().splitlines()[-1]
     assert re.fullmatch(
         r"Prometheus: \d+ queries \(0 refused as too large and asked again in halves\), [\d,]+ samples, in "
@@ -236,3 +237,31 @@ def test_what_cannot_be_calibrated_exits_4_saying_why(
     assert result.exit_code == 4, result.output
     assert isinstance(result.exception, SystemExit)  # said, not raised
     assert message in result.stderr and result.stdout == ""
+
+
+def test_the_benchmarks_regressions_injected_are_caught_in_95_percent_of_step_runs(shop: tuple[int, dict]) -> None:
+    """Power on real traffic: x1.25 latency and +3 points of 5xx injected into the canary half of twenty pods."""
+    code, figures = shop
+    power = figures["power"]
+    assert code == 0  # power is not part of the promise
+    by_name = {(found["regression"], found["template"]): found for found in power["injected"]}
+    assert len(by_name) == 12
+    for name in ("x1.25 latency", "+3 points of 5xx"):
+        step = by_name[(name, "step")]
+        assert step["aborted"]["runs"] == power["most_runs"] == 100  # a day's 200-odd step runs, capped
+        assert step["aborted"]["share"] >= 0.95 and step["aborted"]["caught"], step
+        assert 2 <= step["median_minutes"] <= step["p90_minutes"] <= 6  # the first answer is 2 minutes in
+        background = by_name[(name, "background")]
+        assert background["aborted"]["share"] >= 0.95 and background["median_minutes"] is not None
+    assert by_name[("x1.25 latency", "step")]["failed_checks"].keys() == {"p95_latency_vs_stable"}
+    assert "error_rate_vs_stable" in by_name[("+3 points of 5xx", "step")]["failed_checks"]
+    # At the tolerance itself (1.1x) a step analysis seldom aborts: power is not bought with false alarms.
+    assert by_name[("x1.1 latency", "step")]["aborted"]["share"] < 0.5
+    smallest = {search["kind"]: search for search in power["smallest"]}
+    assert 1.1 < smallest["latency"]["size"] <= 1.25 and 0.005 < smallest["errors"]["size"] <= 0.03
+    for search in smallest.values():
+        caught = next(tried for tried in search["tried"] if tried["size"] == search["size"])
+        assert caught["aborted"]["caught"]
+        assert all(not tried["aborted"]["caught"] for tried in search["tried"] if tried["size"] < search["size"])
+    assert any(reason.startswith("power: a step analysis catches x1.") for reason in figures["reasons"])
+    assert 15 < sum(power["rps"].values()) < 60 and power["runs"] >= 6 * (100 + 20) and power["seconds"] > 0

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from app.calibration.aa import calibrated, templates
 from app.calibration.figures import CalibrationOut, _share, figures
+from app.calibration.power import power
 from app.calibration.terminal import print_figures
 from app.models import CalibrationRequest
 from tests.support.calibration import minute_history
@@ -81,3 +82,50 @@ def test_the_terminal_shows_the_runs_the_halves_the_pods_and_the_cost(slow: Cali
     assert "The halves, each against the other over the period" in text
     assert "Each pod that differs from the rest, in the minutes it served" in text and "web-3" in text
     assert text.rstrip().splitlines()[-1].startswith("Prometheus: 0 queries")
+
+
+def with_power(rps: float) -> tuple[CalibrationOut, CalibrationOut]:
+    """The figures with power, and without."""
+    request = CalibrationRequest(service="web", period="3h")
+    found = calibrated(minute_history(hours=3.0, rps=rps), request, "default", (STEP,))
+    return figures(found, power(found)), figures(found)
+
+
+def test_power_says_what_a_step_analysis_catches_and_the_terminal_shows_it() -> None:
+    out, without = with_power(rps=4.0)
+    assert out.power is not None and without.power is None and out.within_promise
+    assert [(found.regression, found.template) for found in out.power.injected] == [
+        (name, "step")
+        for name in (
+            "+1 point of 5xx",
+            "+3 points of 5xx",
+            "+5 points of 5xx",
+            "x1.1 latency",
+            "x1.25 latency",
+            "x1.5 latency",
+        )
+    ]
+    for found in out.power.injected:
+        aborted = found.aborted
+        assert aborted.runs == out.templates[0].runs and aborted.share == aborted.count / aborted.runs
+        assert aborted.low <= aborted.share <= aborted.high and aborted.caught == (aborted.share >= 0.95)
+        assert (found.median_minutes is None) == (aborted.count == 0)
+    smallest = {search.kind: search for search in out.power.smallest}
+    assert smallest["latency"].tolerance == 1.1 and smallest["errors"].tolerance == 0.005
+    caught = smallest["latency"].caught
+    assert caught is not None and f"power: a step analysis catches {caught} and more" in " ".join(out.reasons)
+    assert out.reasons[0].startswith("within the analyzer's promise")
+    assert CalibrationOut.model_validate(json.loads(out.model_dump_json())) == out
+    console = Console(record=True, width=200)
+    print_figures(out, console)
+    text = console.export_text()
+    assert "Power: regressions injected into the canary half" in text and "smallest latency caught" in text
+    assert text.rstrip().splitlines()[-1].startswith("Prometheus: 0 queries")
+
+
+def test_power_on_thin_traffic_says_nothing_is_caught_and_leaves_the_promise_as_it_was() -> None:
+    out, without = with_power(rps=0.005)
+    assert out.power is not None and out.within_promise == without.within_promise
+    assert out.reasons[: len(without.reasons)] == without.reasons
+    assert {search.kind: search.caught for search in out.power.smallest} == {"errors": None, "latency": None}
+    assert "power: no latency regression up to x3 latency is caught in 95% of step runs" in " ".join(out.reasons)

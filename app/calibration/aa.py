@@ -107,6 +107,12 @@ class HalfMinutes:
             ok[[last]] - ok[[first]], errors[[last]] - errors[[first]], self.bounds, buckets[[last]] - buckets[[first]]
         )
 
+    def changed(self, change: Callable[[str, Counts], Counts]) -> HalfMinutes:
+        """The same minutes, each half's counts as `change(half, counts)` makes them (power: regressions)."""
+        return HalfMinutes(
+            self.first_end + MINUTE * np.arange(self.count), {h: change(h, c) for h, c in self.halves.items()}
+        )
+
     def rows(self, half: str, starts: Sequence[float], end: float, since: float = -math.inf) -> Counts:
         """The half's minutes starting at `starts` (the last one ending at `end`): none before the data, or ending
         at or before `since`."""
@@ -119,6 +125,10 @@ class HalfMinutes:
         return Counts(counts.ok * held, counts.errors * held, self.bounds, counts.buckets * held[:, None])
 
 
+def half_minutes(history: History, halves: Halves) -> HalfMinutes:
+    return HalfMinutes(history.ends, {half: history.counts(halves.members(half)) for half in HALVES})
+
+
 def _cumulative(counts: Counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     def summed(values: np.ndarray) -> np.ndarray:
         return np.concatenate([np.zeros((1, *values.shape[1:])), np.cumsum(values, axis=0)])
@@ -129,11 +139,16 @@ def _cumulative(counts: Counts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class AsCanary:
     """One run's versions: the `canary` half, whose life starts with the run, against the other half
-    (app/calibration/replay.py, Served)."""
+    (app/calibration/replay.py, Served). The canary half is read from `regressed` when given (power)."""
 
     halves: HalfMinutes
     canary: str
     start: float
+    regressed: HalfMinutes | None = None
+
+    @property
+    def _canary(self) -> HalfMinutes:
+        return self.regressed if self.regressed is not None else self.halves
 
     @property
     def stable(self) -> str:
@@ -141,12 +156,12 @@ class AsCanary:
 
     def observed(self, role: Role, begin: float, end: float) -> Observed:
         if role is Role.CANARY:
-            return self.halves.total(self.canary, max(begin, self.start), end).observed(0)
+            return self._canary.total(self.canary, max(begin, self.start), end).observed(0)
         return self.halves.total(self.stable, begin, end).observed(0)
 
     def minutes(self, role: Role, starts: Sequence[float], end: float) -> Counts:
         if role is Role.CANARY:
-            return self.halves.rows(self.canary, starts, end, since=self.start)
+            return self._canary.rows(self.canary, starts, end, since=self.start)
         return self.halves.rows(self.stable, starts, end)
 
 
@@ -180,13 +195,16 @@ def replay(
     first: float,
     last: float,
     on_run: Callable[[], None] | None = None,
+    regressed: HalfMinutes | None = None,
+    starts: Sequence[float] | None = None,
 ) -> Replayed:
     """The template's runs from `first` (the data's first minute start) to `last` (its last minute's end), each
-    run's canary half starting with it; its stable half over the window before too."""
-    window = math.ceil(promql.duration_seconds(request.window) / MINUTE) * MINUTE
+    run's canary half starting with it; its stable half over the window before too. Only those at `starts`, when
+    given; the canary half read from `regressed`, when given."""
+    window = window_seconds(request)
     runs, canaries = [], []
-    for start in run_starts(first + window, last, template):
-        served = AsCanary(halves, canary_half(start, template), start)
+    for start in run_starts(first + window, last, template) if starts is None else starts:
+        served = AsCanary(halves, canary_half(start, template), start, regressed)
 
         def answer_at(at: float, served: AsCanary = served) -> Answer:
             observation = since_start(served, at, served.start, window)
@@ -199,8 +217,13 @@ def replay(
     return Replayed(template, tuple(runs), tuple(canaries))
 
 
+def window_seconds(request: AnalysisRequest) -> float:
+    """The least a run's answer judges, in whole minutes."""
+    return math.ceil(promql.duration_seconds(request.window) / MINUTE) * MINUTE
+
+
 def runs_planned(first: float, last: float, request: AnalysisRequest, templates: Sequence[Template]) -> int:
-    window = math.ceil(promql.duration_seconds(request.window) / MINUTE) * MINUTE
+    window = window_seconds(request)
     return sum(len(run_starts(first + window, last, template)) for template in templates)
 
 
@@ -371,7 +394,7 @@ def calibrated(
     template's runs replayed on them, the halves and the values compared. `on_planned(runs)` once the runs are
     known, `on_run()` after each."""
     halves = split(history.label, [value for value, n in zip(history.values, history.requests, strict=True) if n > 0])
-    minutes = HalfMinutes(history.ends, {half: history.counts(halves.members(half)) for half in HALVES})
+    minutes = half_minutes(history, halves)
     analysis = request.analysis_request()
     first, last = float(history.ends[0]) - MINUTE, float(history.ends[-1])
     if on_planned is not None:

@@ -1,6 +1,6 @@
 """calibrate's figures: every number the A/A replay found, as `--json` prints it and the terminal reads it, and
 whether they are within the analyzer's promise (a healthy canary aborted by at most `alpha` of runs, paused by
-at most PAUSED_AT_MOST)."""
+at most PAUSED_AT_MOST); and power's, the regressions injected and replayed (never part of the promise)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,23 @@ from app import promql
 from app.calibration.aa import Calibration, Comparison, Replayed, ValueCompared, relative_checks, total
 from app.calibration.argo import ABORTED, OUTCOMES, PAUSED, PROMOTED
 from app.calibration.buckets import BucketsOut, buckets_out
+from app.calibration.power import (
+    BENCHMARKED,
+    CAUGHT_AT_LEAST,
+    GRIDS,
+    MODELS,
+    Injected,
+    Kind,
+    Power,
+    Regression,
+    Search,
+)
 from app.calibration.split import HALVES, shown
 from app.canary_lives import MINUTE
 from app.judge import statistics
 from app.judge.checks import Method
 from app.judge.units import Unit, format_difference, format_value
+from app.models import AnalysisRequest
 
 PAUSED_AT_MOST = 0.05  # of healthy canaries' step runs: what a person is asked to look at needlessly
 INTERVAL_CONFIDENCE = 0.95  # of the interval shown around a share of runs
@@ -148,9 +160,10 @@ class CalibrationOut(BaseModel):
     units: dict[str, Unit] = Field(description="Each relative check's unit, in which `hours` gives its numbers.")
     cost: CostOut
     buckets: BucketsOut = Field(description="The latency SLOs against the histogram's bucket bounds.")
+    power: PowerOut | None = Field(None, description="Known regressions injected into the canary half and replayed.")
 
 
-def figures(calibration: Calibration) -> CalibrationOut:
+def figures(calibration: Calibration, power: Power | None = None) -> CalibrationOut:
     history, request = calibration.history, calibration.request
     analysis = request.analysis_request()
     templates = [_template(replayed, analysis.alpha) for replayed in calibration.replayed]
@@ -174,6 +187,7 @@ def figures(calibration: Calibration) -> CalibrationOut:
     values = [_value(value, calibration) for value in calibration.values]
     within = all(t.aborted.within and t.paused.within for t in templates)
     spent = history.spent
+    powered = _power(power, analysis) if power is not None else None
     return CalibrationOut(
         service=request.service,
         namespace=request.namespace,
@@ -186,7 +200,7 @@ def figures(calibration: Calibration) -> CalibrationOut:
         alpha=analysis.alpha,
         paused_at_most=PAUSED_AT_MOST,
         within_promise=within,
-        reasons=_reasons(within, templates, halves, values),
+        reasons=_reasons(within, templates, halves, values) + (powered.reasons if powered else []),
         halves=halves,
         templates=templates,
         values=values,
@@ -203,6 +217,7 @@ def figures(calibration: Calibration) -> CalibrationOut:
             replay_seconds=round(calibration.replay_seconds, 3),
         ),
         buckets=buckets_out(calibration),
+        power=powered,
     )
 
 
@@ -417,3 +432,150 @@ def _runs_text(template: TemplateOut) -> str:
 
     aborted, paused = part(template.aborted, "aborted"), part(template.paused, "paused")
     return f"{template.template}: {template.runs} runs, {aborted}, {paused}"
+
+
+# --- power on real traffic --------------------------------------------------------------------------------
+
+LIMIT_OF_KIND = {Kind.ERRORS: "error_rate_vs_stable", Kind.LATENCY: "p95_latency_vs_stable"}
+
+
+class CaughtOut(BaseModel):
+    """How many runs of how many aborted, the share and its two-sided interval."""
+
+    count: int
+    runs: int
+    share: float | None = Field(description="count / runs; null without runs.")
+    low: float | None = Field(description=f"Clopper-Pearson, {INTERVAL_CONFIDENCE:.0%} two-sided.")
+    high: float | None
+    caught: bool = Field(description=f"share >= {CAUGHT_AT_LEAST:.0%}: the analysis catches the regression.")
+
+
+class InjectedOut(BaseModel):
+    regression: str
+    kind: str
+    size: float = Field(description="Points of 5xx as a share (0.03: +3 points), or the latency factor.")
+    template: str
+    aborted: CaughtOut
+    paused: int
+    median_minutes: float | None = Field(description="From an aborted run's start to its abort; null without one.")
+    p90_minutes: float | None
+    failed_checks: dict[str, int] = Field(description="Aborted runs by the checks their last answer failed.")
+
+
+class SmallestOut(BaseModel):
+    kind: str
+    caught: str | None = Field(
+        description=f"The smallest on the grid aborted in >= {CAUGHT_AT_LEAST:.0%} of step runs."
+    )
+    size: float | None
+    tolerance: float | None = Field(description="The relative check's: what a canary may differ by and pass.")
+    grid: list[float] = Field(description="The sizes searched.")
+    tried: list[InjectedOut] = Field(description="The sizes replayed on the step template, ascending.")
+
+
+class PowerOut(BaseModel):
+    at_least: float = Field(description="The share of step runs aborted that counts a regression as caught.")
+    most_runs: int = Field(description="Runs of a template replayed per regression, spread over the period.")
+    rps: dict[str, float] = Field(description="Each half's requests a second over the period: the canary's rates.")
+    models: dict[str, str] = Field(description="How each kind of regression is injected.")
+    injected: list[InjectedOut]
+    smallest: list[SmallestOut]
+    runs: int
+    answers: int
+    seconds: float
+    reasons: list[str] = Field(description="What the figures say; power never changes the exit code.")
+
+
+def _caught(count: int, runs: int) -> CaughtOut:
+    share = _share(count, runs, 1.0)  # its interval; the promise's at_most means nothing here
+    caught = share.share is not None and share.share >= CAUGHT_AT_LEAST
+    return CaughtOut(count=count, runs=runs, share=share.share, low=share.low, high=share.high, caught=caught)
+
+
+def _injected(injected: Injected) -> InjectedOut:
+    runs = injected.replayed.runs
+    minutes = injected.minutes_to_abort
+    failed = Counter(name for run in runs if run.outcome == ABORTED for name in run.answers[-1].failed)
+    return InjectedOut(
+        regression=injected.regression.name,
+        kind=injected.regression.kind.value,
+        size=injected.regression.size,
+        template=injected.replayed.template.name,
+        aborted=_caught(injected.aborted, len(runs)),
+        paused=sum(run.outcome == PAUSED for run in runs),
+        median_minutes=float(np.median(minutes)) if minutes else None,
+        p90_minutes=float(np.percentile(minutes, 90)) if minutes else None,
+        failed_checks=dict(failed.most_common()),
+    )
+
+
+def _smallest(search: Search, limits: dict[str, float]) -> SmallestOut:
+    return SmallestOut(
+        kind=search.kind.value,
+        caught=search.caught.name if search.caught else None,
+        size=search.caught.size if search.caught else None,
+        tolerance=limits.get(LIMIT_OF_KIND[search.kind]),
+        grid=list(GRIDS[search.kind]),
+        tried=[_injected(injected) for injected in search.tried],
+    )
+
+
+def _power(power: Power, analysis: AnalysisRequest) -> PowerOut:
+    injected = [_injected(found) for found in power.injected]
+    smallest = [_smallest(search, analysis.limits()) for search in power.searched]
+    replays = [*power.injected, *(found for search in power.searched for found in search.tried)]
+    # A named regression on the step template is among a search's tries too: counted once.
+    unique = {(found.regression, found.replayed.template.name): found for found in replays}
+    runs = [run for found in unique.values() for run in found.replayed.runs]
+    return PowerOut(
+        at_least=CAUGHT_AT_LEAST,
+        most_runs=power.most_runs,
+        rps={half: round(rps, 3) for half, rps in power.rps.items()},
+        models={kind.value: model for kind, model in MODELS.items()},
+        injected=injected,
+        smallest=smallest,
+        runs=len(runs),
+        answers=sum(len(run.answers) for run in runs),
+        seconds=round(power.seconds, 3),
+        reasons=_power_reasons(injected, smallest),
+    )
+
+
+def _power_reasons(injected: list[InjectedOut], smallest: list[SmallestOut]) -> list[str]:
+    """What a step analysis catches at the service's own rates; and whether it misses what the benchmarks name."""
+    named = [
+        f"{found.regression} in {format_value(found.aborted.share, Unit.RATIO)}"
+        + (f" (median {found.median_minutes:g} min)" if found.median_minutes is not None else "")
+        for found in injected
+        if found.template == "step" and found.size == BENCHMARKED[Kind(found.kind)]
+    ]
+    reasons = [f"power (not in the exit code): step runs abort {', '.join(named)}"] if named else []
+    for search in smallest:
+        tolerated = _tolerance(search)
+        if search.caught is None:
+            reasons.append(
+                f"power: no {search.kind} regression up to {_size_name(search.kind, search.grid[-1])} is caught in "
+                f"{CAUGHT_AT_LEAST:.0%} of step runs at this traffic (tolerated {tolerated})"
+            )
+            continue
+        reasons.append(
+            f"power: a step analysis catches {search.caught} and more in at least {CAUGHT_AT_LEAST:.0%} of runs "
+            f"(tolerated {tolerated})"
+        )
+        benchmarked = BENCHMARKED[Kind(search.kind)]
+        if search.size is not None and search.size > benchmarked:
+            reasons.append(
+                f"power: worse than the benchmarks' {_size_name(search.kind, benchmarked)}, caught in fewer than "
+                f"{CAUGHT_AT_LEAST:.0%} of step runs on this traffic"
+            )
+    return reasons
+
+
+def _tolerance(search: SmallestOut) -> str:
+    if search.tolerance is None:
+        return "n/a"
+    return _factor(search.tolerance) if search.kind == Kind.LATENCY else format_difference(search.tolerance, Unit.RATIO)
+
+
+def _size_name(kind: str, size: float) -> str:
+    return Regression(Kind(kind), size).name

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.calibration.buckets import BucketsOut
-from app.calibration.figures import CalibrationOut, Share, TemplateOut
+from app.calibration.figures import CalibrationOut, InjectedOut, PowerOut, Share, TemplateOut
 from app.calibration.split import shown
 from app.judge.units import Unit, format_value
 
@@ -45,8 +45,10 @@ def progress(console: Console) -> Iterator[Steps]:
         bar.update(reading, completed=done, total=planned)
 
     def planned(runs: int) -> None:
+        """More runs planned: the A/A's, then power's."""
         bar.update(reading, visible=False)
-        bar.update(replaying, total=runs, visible=True)
+        total = bar.tasks[replaying].total or 0
+        bar.update(replaying, total=total + runs, visible=True)
 
     with bar:
         yield Steps(read, planned, lambda: bar.advance(replaying))
@@ -62,6 +64,8 @@ def print_figures(out: CalibrationOut, console: Console) -> None:
     console.print(_runs(out))
     console.print(_halves(out))
     console.print(_values(out))
+    if out.power is not None:
+        console.print(_power(out.power))
     _buckets(out.buckets, console)
     cost = out.cost
     console.print(
@@ -167,3 +171,38 @@ def _buckets(buckets: BucketsOut, console: Console) -> None:
     for client, line in buckets.lines.items():
         console.print(f"    {client}:")
         console.print(f"      {line}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _power(power: PowerOut) -> Table:
+    rates = ", ".join(f"half {half} {rps:.1f} rps" for half, rps in power.rps.items())
+    table = Table(
+        title=f"Power: regressions injected into the canary half ({rates}), at most {power.most_runs} runs a template",
+        caption=f"Replayed {power.runs:,} runs ({power.answers:,} answers) in {power.seconds:.1f} s. "
+        "5xx: ok requests turned errors at random; latency: requests spread evenly in log latency inside a bucket "
+        "(--json: power.models).",
+    )
+    for column in ("regression", "template", "aborted", "95 % interval", "minutes to abort (median, p90)", "why"):
+        table.add_column(column)
+    for found in power.injected:
+        table.add_row(found.regression, found.template, *_power_cells(found))
+    for search in power.smallest:
+        caught = search.caught or f"none up to {search.tried[-1].regression if search.tried else '-'}"
+        table.add_row(
+            f"[bold]smallest {search.kind} caught[/]",
+            "step",
+            f"[bold]{escape(caught)}[/]",
+            "",
+            "",
+            "tried: " + ", ".join(f"{t.regression} {format_value(t.aborted.share, Unit.RATIO)}" for t in search.tried),
+        )
+    return table
+
+
+def _power_cells(found: InjectedOut) -> tuple[str, str, str, str]:
+    aborted = found.aborted
+    style = "green" if aborted.caught else "yellow"
+    share = f"[{style}]{aborted.count:,} of {aborted.runs:,} ({format_value(aborted.share, Unit.RATIO)})[/]"
+    interval = f"{format_value(aborted.low, Unit.RATIO)}-{format_value(aborted.high, Unit.RATIO)}"
+    minutes = f"{found.median_minutes:g}, {found.p90_minutes:g}" if found.median_minutes is not None else "-"
+    why = ", ".join(f"{name} {n}" for name, n in found.failed_checks.items())
+    return share, interval, minutes, why
