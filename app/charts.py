@@ -238,6 +238,47 @@ def _inside(value: float, bounds: Sequence[float]) -> bool:
     return bounds[0] <= value <= bounds[-1]
 
 
+# --- shares against a size: how often a regression of each size is caught ------------------------
+
+
+@dataclass(frozen=True)
+class CurveView(PlotView):
+    target: Mark | None  # a horizontal line at the share that counts
+    has_data: bool
+
+
+def curve(series: Sequence[Series], size_text: Callable[[float], str], target: float | None = None) -> CurveView:
+    """Shares (0..1) against sizes on a linear axis, each size a tick (those that crowd the one before left out;
+    the last drawn ending at it, where a centred label would run off the picture)."""
+    sizes = sorted({x for s in series for x, _ in s.points})
+    left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
+    upper, lower = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
+    low, high = (sizes[0], sizes[-1]) if len(sizes) > 1 else (0.0, 1.0)
+
+    def x(size: float) -> float:
+        return left + (size - low) / (high - low) * (right - left)
+
+    def y(share: float) -> float:
+        return lower - share * (lower - upper)
+
+    paths = tuple(Path(s.name, s.label, _path(s.points, x, y)) for s in series)
+    ticks = [Mark(x(size), size_text(size)) for size in sizes]
+    return CurveView(
+        width=WIDTH,
+        height=HEIGHT,
+        plot_left=left,
+        plot_right=right,
+        plot_top=upper,
+        plot_bottom=lower,
+        paths=tuple(p for p in paths if p.d),
+        legend=paths,
+        y_ticks=tuple(Mark(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1)),
+        x_ticks=spaced(ticks),
+        target=Mark(y(target), f"{target:.0%}") if target is not None else None,
+        has_data=any(p.d for p in paths),
+    )
+
+
 # --- an estimate, its interval and the limit it is held to -------------------------------------
 
 INTERVAL_WIDTH, INTERVAL_MARGIN = 320, 12

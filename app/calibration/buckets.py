@@ -275,6 +275,9 @@ class BucketsOut(BaseModel):
 
     unit: str = Field(description="The histogram's unit, as its `le` labels count: the clients' lines are in it.")
     bounds: list[float] = Field(description="The history's finite bucket bounds, in that unit.")
+    at_or_under: list[float] = Field(
+        description="The stable's share of requests at or under each of `bounds` over the period."
+    )
     slos: list[SloOut]
     add: list[float] = Field(description="Every bound to add, in that unit; empty when each SLO is a bound.")
     lines: dict[str, str] = Field(
@@ -292,9 +295,12 @@ def buckets_out(calibration: Calibration) -> BucketsOut:
     added = sorted({slo.slo for slo in slos if slo.add is not None})
     finite = [bound for bound in history.bounds if math.isfinite(bound)]
     in_unit = [_in_unit(bound, per_unit) for bound in sorted({*finite, *added})]
+    counted = history.buckets.sum(axis=(0, 1))
+    shares = np.cumsum(counted) / counted.sum() if counted.sum() else np.zeros(len(counted))
     return BucketsOut(
         unit=_unit_name(per_unit),
         bounds=[_in_unit(bound, per_unit) for bound in finite],
+        at_or_under=[float(share) for share in shares[: len(finite)]],
         slos=slos,
         add=[_in_unit(slo, per_unit) for slo in added],
         lines=lines(in_unit, added) if added else {},

@@ -17,10 +17,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app import charts
 from app.calibration.argo import ABORTED, PAUSED, PROMOTED
-from app.calibration.figures import CalibrationOut, HourOut, TemplateOut
+from app.calibration.buckets import BucketsOut
+from app.calibration.figures import CalibrationOut, HourOut, PowerOut, TemplateOut
+from app.calibration.power import Kind, Regression
 from app.calibration.split import HALVES
-from app.charts import ChartView, Series, StripView
+from app.charts import ChartView, CurveView, DistributionView, Series, StripView
 from app.judge.units import Unit
+from app.presets import SECONDS_PER
 
 # Runs drawn as the report draws verdicts: an aborted run as a fail, a paused one as inconclusive.
 CELL_OF_OUTCOME = {ABORTED: "fail", PAUSED: "inconclusive", PROMOTED: "pass"}
@@ -53,6 +56,8 @@ def page(out: CalibrationOut) -> str:
         css=css,
         strips=[_runs_strip(template, start, end) for template in out.templates],
         charts=_hourly_charts(out, start, end),
+        power=_power_curves(out.power) if out.power is not None else [],
+        buckets=_buckets_chart(out.buckets),
     )
 
 
@@ -77,6 +82,39 @@ def _hourly_charts(out: CalibrationOut, start: float, end: float) -> list[Halves
     for check, unit in out.units.items():
         found.append(chart(f"{check} each hour", unit, lambda hour, half, check=check: hour.values[check][half]))
     return found
+
+
+@dataclass(frozen=True)
+class PowerCurve:
+    title: str
+    view: CurveView
+
+
+def _power_curves(power: PowerOut) -> list[PowerCurve]:
+    """For each kind of regression, the share of runs aborted at each size injected, for each template."""
+    curves = []
+    for search in power.smallest:
+        kind = Kind(search.kind)
+        found = [*search.tried, *(row for row in power.injected if row.kind == search.kind)]
+        series = []
+        for template in dict.fromkeys(row.template for row in found):
+            shares = {row.size: row.aborted.share for row in found if row.template == template}
+            points = sorted((size, share) for size, share in shares.items() if share is not None)
+            series.append(Series(template, f"{template} runs aborted", points))
+        view = charts.curve(series, lambda size, kind=kind: Regression(kind, size).shown, power.at_least)
+        curves.append(PowerCurve(f"{kind.value}: runs aborted by the size injected", view))
+    return curves
+
+
+def _buckets_chart(buckets: BucketsOut) -> DistributionView | None:
+    """The stable's share of requests at or under each bound, the first SLO and its quantile marked."""
+    if not buckets.bounds:
+        return None
+    per_unit = SECONDS_PER.get(buckets.unit, 1.0)
+    points = [(bound * per_unit, share) for bound, share in zip(buckets.bounds, buckets.at_or_under, strict=True)]
+    slo = buckets.slos[0] if buckets.slos else None
+    series = [Series("stable", "the stable: share at or under each bound", points)]
+    return charts.distribution(series, slo.slo if slo else None, slo.quantile if slo else None)
 
 
 def _middle(hour: HourOut, end: float) -> float:

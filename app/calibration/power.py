@@ -72,6 +72,11 @@ class Regression:
             return f"+{points:g} point{'' if points == 1 else 's'} of 5xx"
         return f"x{self.size:g} latency"
 
+    @property
+    def shown(self) -> str:
+        """Its size alone, as an axis reads it: +3 pp, x1.25."""
+        return f"+{self.size * 100:g} pp" if self.kind is Kind.ERRORS else f"x{self.size:g}"
+
     def applied(self, counts: Counts, seed: int) -> Counts:
         if self.kind is Kind.ERRORS:
             return with_more_errors(counts, self.size, np.random.default_rng([SEED, seed]))

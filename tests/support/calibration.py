@@ -83,14 +83,19 @@ JOBS = Service(
 SERVICES = (SHOP, JOBS)
 
 
-def openmetrics(anchor: float, seed: int = 7) -> str:
-    """Every service's series from HISTORY_SECONDS before `anchor` to FUTURE_SECONDS after it."""
+def openmetrics(
+    anchor: float,
+    seed: int = 7,
+    services: tuple[Service, ...] = SERVICES,
+    history_seconds: float = HISTORY_SECONDS,
+) -> str:
+    """The services' series from `history_seconds` before `anchor` to FUTURE_SECONDS after it."""
     rng = np.random.default_rng(seed)
-    first = math.floor((anchor - HISTORY_SECONDS) / SCRAPE_INTERVAL) * SCRAPE_INTERVAL + SCRAPE_OFFSET
-    times = first + SCRAPE_INTERVAL * np.arange(int((HISTORY_SECONDS + FUTURE_SECONDS) / SCRAPE_INTERVAL))
+    first = math.floor((anchor - history_seconds) / SCRAPE_INTERVAL) * SCRAPE_INTERVAL + SCRAPE_OFFSET
+    times = first + SCRAPE_INTERVAL * np.arange(int((history_seconds + FUTURE_SECONDS) / SCRAPE_INTERVAL))
     requests, buckets = [f"# TYPE {REQUESTS_METRIC.removesuffix('_total')} counter"], []
     buckets.append(f"# TYPE {DURATION_METRIC} histogram")
-    for service in SERVICES:
+    for service in services:
         for pod in service.pods:
             requests_lines, bucket_lines = _pod_lines(rng, service, pod, times, first, anchor)
             requests += requests_lines
