@@ -21,7 +21,15 @@ from rich.table import Table
 from app.analysis import Analysis, run_analysis, settled_minute
 from app.calibration.aa import calibrated, templates
 from app.calibration.figures import figures
-from app.calibration.history import Asking, History, Unusable, history_of, label_problem, unreadable
+from app.calibration.history import (
+    QUERY_TIMEOUT_SECONDS,
+    Asking,
+    History,
+    Unusable,
+    history_of,
+    label_problem,
+    unreadable,
+)
 from app.calibration.page import page
 from app.calibration.power import power
 from app.calibration.split import NotSplit
@@ -292,7 +300,16 @@ async def _history(
     concurrency: int,
     read: Callable[[int, int], None],
 ) -> History:
-    async with build_http_client(settings) as http:
+    # A read of days is a batch: Prometheus evaluates a range before it sends a byte, so the server's first-byte
+    # cut-off (PROMETHEUS_FIRST_BYTE_TIMEOUT_SECONDS, for polls) would end it; each query keeps its own deadline.
+    batch = settings.model_copy(
+        update={
+            "prometheus_first_byte_timeout_seconds": max(
+                settings.prometheus_first_byte_timeout_seconds, QUERY_TIMEOUT_SECONDS
+            )
+        }
+    )
+    async with build_http_client(batch) as http:
         asking = Asking(PrometheusClient(http, tenant), concurrency, read)
         end = settled_minute(time.time())
         max_samples, max_series = settings.prometheus_max_samples, settings.prometheus_max_series

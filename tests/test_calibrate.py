@@ -28,6 +28,7 @@ from app.prometheus import PrometheusClient, build_http_client
 from app.settings import load_settings
 from tests.support import calibration
 from tests.support.calibration import BATCH_POD, BUCKETS, SHOP, SLOW_POD
+from tests.support.hostile_prometheus import HostilePrometheus, forwarded_after
 
 CLI = str(Path(sys.executable).parent / "canary-analyzer")
 PERIOD = "1d"
@@ -202,6 +203,19 @@ def test_a_pod_that_takes_the_batch_jobs_breaks_the_promise(history_prometheus: 
     }
     step = figures["templates"][0]
     assert step["aborted"]["count"] == step["by_canary"][batch["half"]]["aborted"] > 0
+
+
+def test_a_read_slower_than_the_polls_first_byte_cut_off_is_waited_for(history_prometheus: LocalPrometheus) -> None:
+    """A range of days is evaluated whole before Prometheus sends a byte: calibrate's reads keep their own deadline,
+    not the one that ends a slow poll (at 1000x the demo's series a week's survey took longer than its 5 s)."""
+    with HostilePrometheus() as slow:
+        slow.reply = forwarded_after(history_prometheus.url, 1.5)
+        unset = {name: None for name in os.environ if name.startswith("PROMETHEUS_")}
+        env = unset | {"PROMETHEUS_FIRST_BYTE_TIMEOUT_SECONDS": "1"}
+        args = ["calibrate", "--service", "jobs", "--period", "2h", "--json", "--prometheus-url", slow.url]
+        result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code in (0, 1), result.output
+    assert json.loads(result.stdout)["cost"]["queries"] > 0
 
 
 def test_prometheus_that_cannot_be_read_exits_3(dead_prometheus_url: str) -> None:

@@ -11,10 +11,13 @@ import base64
 import contextlib
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+
+import httpx
 
 MB = 1024 * 1024
 CHUNK = 64 * 1024
@@ -30,8 +33,8 @@ class Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:
-        form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
-        self.query = form.get("query", [""])[0]
+        self.form = parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode())
+        self.query = self.form.get("query", [""])[0]
         # The analyzer hanging up on a body it will not read is what it should do.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.server.owner.reply(self)
@@ -96,6 +99,19 @@ def send_json(handler: BaseHTTPRequestHandler, status: int, body: dict) -> None:
 def json_reply(status: int, body: dict) -> Reply:
     def reply(handler: Handler) -> None:
         send_json(handler, status, body)
+
+    return reply
+
+
+def forwarded_after(url: str, seconds: float) -> Reply:
+    """A real Prometheus' answer, held back `seconds` before its first byte: a slow evaluation."""
+
+    def reply(handler: Handler) -> None:
+        time.sleep(seconds)
+        form = {name: values[0] for name, values in handler.form.items()}
+        answer = httpx.post(f"{url}{handler.path}", data=form, timeout=30)
+        handler.start(answer.status_code, {"Content-Type": answer.headers["Content-Type"]})
+        handler.wfile.write(answer.content)
 
     return reply
 
