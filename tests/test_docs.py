@@ -238,14 +238,16 @@ def test_docker_builds_the_dockerfile_into_the_image_the_overlay_names(command: 
 # ---- commands that run ----
 
 
-def run_shell(command: Command, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_shell(
+    command: Command, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     """The command as a shell runs it, in the clone, with the virtualenv as `.venv` and on the PATH (where
     `pip install` puts `canary-analyzer`)."""
     venv = Path(sys.executable).parent
     env = dict(os.environ if env is None else env)
     env["PATH"] = f"{venv}:{env.get('PATH', '/usr/bin:/bin')}"
     line = command.line.replace(".venv/bin/", f"{venv}/")
-    return subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(["bash", "-c", line], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize("command", commands_of("printf"), ids=str)
@@ -350,12 +352,34 @@ def cli_expectation(command: Command) -> Callable[[subprocess.CompletedProcess[s
     return check
 
 
+def calibrated_as_the_readme_says(result: subprocess.CompletedProcess[str], cwd: Path, command: Command) -> None:
+    """calibrate against the demo: within the promise, as the README quotes its first line (its counts may differ
+    by a run with the minute it runs at), the smallest effects it names, and the page written where asked."""
+    assert result.returncode == 0, result.stdout + result.stderr
+    said = README.read_text()
+    [quoted] = re.findall(r"`(WITHIN THE ANALYZER'S PROMISE: [^`]+)`", said)
+    assert re.match(re.escape(quoted).replace(r"50\ runs", r"\d+\ runs"), result.stdout), result.stdout
+    smallest = re.search(r"95 % of\s+runs \(\+(\d+) points, \N{MULTIPLICATION SIGN}([\d.]+)\)", said)
+    assert smallest, "the README names the smallest effects caught"
+    errors, latency = smallest.groups()
+    assert f"catches +{errors} points of 5xx and more" in result.stdout
+    assert f"catches x{latency} latency and more" in result.stdout
+    page = command.option("--html")
+    if page is not None:
+        assert "<svg" in (cwd / page).read_text()
+
+
 @pytest.mark.parametrize("command", commands_of(*CLI), ids=str)
-def test_cli_commands_judge_the_demo(command: Command, demo: Demo) -> None:
+def test_cli_commands_judge_the_demo(command: Command, demo: Demo, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
     if command.words[1] == "serve":
         result = run_shell(Command(command.block, command.line + " --help", {}, command.words), env)
         assert result.returncode == 0 and "--port" in result.stdout, result.stderr
+        return
+    if command.words[1] == "calibrate":
+        env |= {"PROMETHEUS_URL": demo.prometheus_url}
+        result = run_shell(command, env, cwd=tmp_path)  # it writes its page: not into the clone
+        calibrated_as_the_readme_says(result, tmp_path, command)
         return
     assert command.words[1] == "analyze", command
     assert set(command.environment) <= {"PROMETHEUS_URL"}, command
