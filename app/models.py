@@ -313,8 +313,8 @@ CALIBRATION_FIELDS: dict[str, Any] = {
             default=None,
             max_length=128,
             pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$",
-            description="The label that tells the stable's pods apart, to split them in halves (default: `pod`, "
-            "else `instance`).",
+            description="The label that tells the stable's pods apart, to split them in halves (default: the "
+            "preset's `split_labels`, the first that does: `pod`, then `instance` for most presets).",
         ),
     ),
 }

@@ -51,6 +51,8 @@ class Preset(BaseModel):
     # they are a recording rule's increase over each interval (app/recording_rules.py), summed over the
     # window: pods and routes already summed away, so an analysis reads a few series, not thousands.
     series: Literal["counters", "recorded_increases"] = "counters"
+    # What tells a version's pods apart on its series, the first that does: `calibrate` splits the stable by it.
+    split_labels: tuple[str, ...] = ("pod", "instance")
 
     @property
     def seconds_per_unit(self) -> float:
@@ -69,6 +71,13 @@ class Preset(BaseModel):
         if not LABEL_NAME.fullmatch(value):
             raise ValueError(f"{value!r} is not a valid Prometheus label name")
         return value
+
+    @field_validator("split_labels")
+    @classmethod
+    def _split_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        if not labels:
+            raise ValueError("name at least one label")
+        return tuple(cls._label_name(label) for label in labels)
 
     @field_validator("filters")
     @classmethod

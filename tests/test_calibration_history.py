@@ -3,6 +3,7 @@ the period, each pod's minutes from its counters' sums, read in chunks within th
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -101,9 +102,11 @@ class Counters:
         return exc
 
 
-async def read(client: Counters, split_label: str | None = None, max_samples: int = 100_000) -> object:
+async def read(
+    client: Counters, split_label: str | None = None, max_samples: int = 100_000, reading: Labelled = READING
+) -> object:
     asking = Asking(client, concurrency=2)  # type: ignore[arg-type]
-    return await read_history(asking, READING, split_label, START, START + 3 * 3600, max_samples, 2000)
+    return await read_history(asking, reading, split_label, START, START + 3 * 3600, max_samples, 2000)
 
 
 @pytest.mark.anyio
@@ -140,6 +143,17 @@ async def test_a_history_that_cannot_answer_says_what_to_change(
     with pytest.raises(Unusable) as caught:
         await read(client, label)
     assert phrase in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_the_preset_names_the_labels_that_tell_its_pods_apart_the_first_that_does_splits() -> None:
+    client = Counters()
+    otel_like = dataclasses.replace(READING, preset=Preset(split_labels=("k8s_pod_name", "pod")))
+    found = await read(client, reading=otel_like)
+    assert found.label == "pod" and found.values == ("web-0", "web-1")  # no k8s_pod_name on these series
+    assert client.asked[0][0].startswith("group by (k8s_pod_name, pod)")
+    with pytest.raises(Unusable, match="one value of 'zone' \\(a\\)"):
+        await read(Counters(), reading=dataclasses.replace(READING, preset=Preset(split_labels=("zone",))))
 
 
 @pytest.mark.anyio

@@ -39,7 +39,6 @@ from app.prometheus import Cause, PrometheusClient, PrometheusError
 
 T = TypeVar("T")
 
-SPLIT_LABELS = ("pod", "instance")  # what tells a version's pods apart, unless a label is named
 SURVEY_MOST_STEPS = 168  # the survey's steps over the period: an hour apart over a week
 SURVEY_LEAST_STEP = 300.0
 QUERY_TIMEOUT_SECONDS = 30.0
@@ -110,8 +109,9 @@ class Survey:
 
 
 async def survey(asking: Asking, reading: Labelled, split_label: str | None, start: float, end: float) -> Survey:
-    """Which label splits the version, and whether Prometheus holds it from `start` on. Unusable otherwise."""
-    candidates = (split_label,) if split_label else SPLIT_LABELS
+    """Which label splits the version (the one named, else the first of the preset's that does), and whether
+    Prometheus holds it from `start` on. Unusable otherwise."""
+    candidates = (split_label,) if split_label else reading.preset.split_labels
     step = max(SURVEY_LEAST_STEP, math.ceil((end - start) / SURVEY_MOST_STEPS / MINUTE) * MINUTE)
     budget = asking.timeout
     asking.planned += 2
@@ -333,7 +333,7 @@ async def history_of(
     max_series: int,
 ) -> History:
     """The stable's history the request asks for, over its period up to `end` (a minute boundary)."""
-    label = request.split_label or SPLIT_LABELS[0]
+    label = request.split_label or preset.split_labels[0]
     reading = Labelled(preset, request.service, request.stable, label, request.namespace)
     start = end - request.period_seconds
     return await read_history(asking, reading, request.split_label, start, end, max_samples, max_series)
