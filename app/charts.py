@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from app.judge.units import Unit, format_value
 
@@ -107,14 +107,7 @@ def chart(
     paths = tuple(Path(s.name, s.label, _path(s.points, x, y)) for s in series)
     window_x = x(max(window_start, start))
     return ChartView(
-        width=WIDTH,
-        height=HEIGHT,
-        plot_left=left,
-        plot_right=right,
-        plot_top=upper,
-        plot_bottom=lower,
-        paths=tuple(p for p in paths if p.d),
-        legend=paths,
+        **_frame(paths),
         y_ticks=tuple(
             Mark(y(value), shown(value))
             for value in (bottom + (top - bottom) * i / Y_TICKS for i in range(Y_TICKS + 1))
@@ -128,6 +121,26 @@ def chart(
         has_data=bool(finite),
         missing=tuple(p.name for p in paths if not p.d),
     )
+
+
+def _frame(paths: tuple[Path, ...]) -> dict[str, Any]:
+    """What every plot at the usual size has: its size, its plotting area inside the margins, the paths drawn
+    and, for the legend, every series."""
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "plot_left": MARGIN_LEFT,
+        "plot_right": WIDTH - MARGIN_RIGHT,
+        "plot_top": MARGIN_TOP,
+        "plot_bottom": HEIGHT - MARGIN_BOTTOM,
+        "paths": tuple(p for p in paths if p.d),
+        "legend": paths,
+    }
+
+
+def _share_ticks(y: Callable[[float], float]) -> tuple[Mark, ...]:
+    """A share's axis, 0 to 100 %."""
+    return tuple(Mark(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1))
 
 
 def _path(points: Points, x: Callable[[float], float], y: Callable[[float], float]) -> str:
@@ -218,15 +231,8 @@ def distribution(series: Sequence[Series], slo: float | None = None, quantile: f
 
     paths = tuple(Path(s.name, s.label, _path([(b, v) for b, v in s.points if b in bounds], x, y)) for s in series)
     return DistributionView(
-        width=WIDTH,
-        height=HEIGHT,
-        plot_left=left,
-        plot_right=right,
-        plot_top=upper,
-        plot_bottom=lower,
-        paths=tuple(p for p in paths if p.d),
-        legend=paths,
-        y_ticks=tuple(Mark(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1)),
+        **_frame(paths),
+        y_ticks=_share_ticks(y),
         x_ticks=spaced([Mark(x(b), format_value(b, Unit.SECONDS)) for b in bounds]),
         slo=Mark(x(slo), f"SLO {format_value(slo, Unit.SECONDS)}") if slo and bounds and _inside(slo, bounds) else None,
         quantile=Mark(y(quantile), f"{quantile:.0%}") if quantile is not None else None,
@@ -241,6 +247,9 @@ def _inside(value: float, bounds: Sequence[float]) -> bool:
 # --- shares against a size: how often a regression of each size is caught ------------------------
 
 
+CURVE_INSET = 0.06
+
+
 @dataclass(frozen=True)
 class CurveView(PlotView):
     target: Mark | None  # a horizontal line at the share that counts
@@ -248,12 +257,13 @@ class CurveView(PlotView):
 
 
 def curve(series: Sequence[Series], size_text: Callable[[float], str], target: float | None = None) -> CurveView:
-    """Shares (0..1) against sizes on a linear axis, each size a tick (those that crowd the one before left out;
-    the last drawn ending at it, where a centred label would run off the picture)."""
+    """Shares (0..1) against sizes on a linear axis, each size a tick (those that crowd the one before left out)."""
     sizes = sorted({x for s in series for x, _ in s.points})
     left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     upper, lower = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
     low, high = (sizes[0], sizes[-1]) if len(sizes) > 1 else (0.0, 1.0)
+    # Room beyond the first and last sizes, for their labels centred on them to stay inside the picture.
+    low, high = low - (high - low) * CURVE_INSET, high + (high - low) * CURVE_INSET
 
     def x(size: float) -> float:
         return left + (size - low) / (high - low) * (right - left)
@@ -264,15 +274,8 @@ def curve(series: Sequence[Series], size_text: Callable[[float], str], target: f
     paths = tuple(Path(s.name, s.label, _path(s.points, x, y)) for s in series)
     ticks = [Mark(x(size), size_text(size)) for size in sizes]
     return CurveView(
-        width=WIDTH,
-        height=HEIGHT,
-        plot_left=left,
-        plot_right=right,
-        plot_top=upper,
-        plot_bottom=lower,
-        paths=tuple(p for p in paths if p.d),
-        legend=paths,
-        y_ticks=tuple(Mark(y(i / Y_TICKS), f"{100 * i / Y_TICKS:.0f}%") for i in range(Y_TICKS + 1)),
+        **_frame(paths),
+        y_ticks=_share_ticks(y),
         x_ticks=spaced(ticks),
         target=Mark(y(target), f"{target:.0%}") if target is not None else None,
         has_data=any(p.d for p in paths),

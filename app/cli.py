@@ -9,7 +9,7 @@ import types
 from collections.abc import Callable
 from enum import Enum, IntEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, NoReturn, TypeVar, Union, get_args, get_origin
 
 import click
 import pydantic
@@ -50,6 +50,8 @@ from app.prometheus import PrometheusClient, PrometheusError, build_http_client
 from app.responses import analysis_response
 from app.settings import Settings, SettingsProblem, load_settings
 from app.tenancy.admission import admit
+
+Asked = TypeVar("Asked", bound=pydantic.BaseModel)
 
 
 class Exit(IntEnum):
@@ -148,14 +150,8 @@ def _without_optional(annotation: Any) -> Any:
 def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None:
     """Run one analysis now and print the verdict, its reasons and every check."""
     settings = _settings(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
-    try:
-        request = RequestModels.of(settings.checks).request(**{k: v for k, v in fields.items() if v is not None})
-    except pydantic.ValidationError as exc:
-        _fail_usage(_request_problems(exc))
-    preset = settings.preset(request.preset)
-    problem = preset_problem(request, preset)
-    if problem:
-        _fail_usage(f"--stable: {problem}")
+    request = _asked(RequestModels.of(settings.checks).request, fields)
+    preset = _preset_of(settings, request)
     try:
         # Whoever runs the command asks with the analyzer's credentials directly: nobody's deputy, so
         # no grants apply; a namespace is still read from its own backend tenant.
@@ -165,14 +161,7 @@ def analyze(prometheus_url: str | None, as_json: bool, **fields: object) -> None
     try:
         analysis = asyncio.run(_analyze(request, settings, preset, tenant))
     except PrometheusError as exc:
-        if as_json:
-            problem = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=None)
-            click.echo(problem.model_dump_json())
-        else:
-            Console(stderr=True, width=LOG_WIDTH).print(
-                f"[bold]could not measure[/bold]: Prometheus {exc.cause}: {exc.detail}"
-            )
-        sys.exit(Exit.NOT_MEASURED)
+        _not_read(exc, as_json, "could not measure")
     body = analysis_response(analysis, settings)
     if as_json:
         click.echo(body.model_dump_json(indent=2))
@@ -240,14 +229,8 @@ def calibrate(
     paused, and which pods differ from the rest. Then known regressions injected into the canary half (power):
     how often and how soon each is caught, and the smallest a step analysis catches in 95 % of runs."""
     settings = _settings(**({"prometheus_url": prometheus_url} if prometheus_url else {}))
-    try:
-        request = RequestModels.of(settings.checks).calibration(**{k: v for k, v in fields.items() if v is not None})
-    except pydantic.ValidationError as exc:
-        _fail_usage(_request_problems(exc))
-    preset = settings.preset(request.preset)
-    problem = preset_problem(request, preset)
-    if problem:
-        _fail_usage(f"--stable: {problem}")
+    request = _asked(RequestModels.of(settings.checks).calibration, fields)
+    preset = _preset_of(settings, request)
     problem = unreadable(preset)
     if problem:
         _fail_usage(f"--preset: {problem}")
@@ -316,14 +299,13 @@ async def _history(
         return await history_of(asking, preset, request, end, max_samples, max_series)
 
 
-def _not_read(exc: PrometheusError, as_json: bool) -> NoReturn:
+def _not_read(exc: PrometheusError, as_json: bool, said: str = "could not read") -> NoReturn:
+    """Prometheus did not answer: the API's error body with --json, else a line; exit 3 either way."""
     if as_json:
         problem = ErrorResponse(error="prometheus_unavailable", cause=exc.cause, detail=exc.detail, trace_id=None)
         click.echo(problem.model_dump_json())
     else:
-        Console(stderr=True, width=LOG_WIDTH).print(
-            f"[bold]could not read[/bold]: Prometheus {exc.cause}: {exc.detail}"
-        )
+        Console(stderr=True, width=LOG_WIDTH).print(f"[bold]{said}[/bold]: Prometheus {exc.cause}: {exc.detail}")
     sys.exit(Exit.NOT_MEASURED)
 
 
@@ -421,6 +403,22 @@ def _settings(**overrides: str) -> Settings:
         return load_settings(named={"prometheus_url": "--prometheus-url"}, **overrides)
     except SettingsProblem as exc:
         _fail_usage(str(exc))
+
+
+def _asked(model: Callable[..., Asked], fields: dict[str, object]) -> Asked:
+    """The request the options given make; a usage error naming each option at fault otherwise."""
+    try:
+        return model(**{k: v for k, v in fields.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        _fail_usage(_request_problems(exc))
+
+
+def _preset_of(settings: Settings, request: AnalysisRequest | CalibrationRequest) -> Preset:
+    preset = settings.preset(request.preset)
+    problem = preset_problem(request, preset)
+    if problem:
+        _fail_usage(f"--stable: {problem}")
+    return preset
 
 
 def _request_problems(exc: pydantic.ValidationError) -> str:

@@ -1,5 +1,5 @@
 """What `canary-analyzer calibrate` costs on a week of one service at 1000x the demo's series (bench/README.md,
-"calibrate on a week at 1000x").
+"calibrate on a week of history").
 
 One service's stable: `--pods` x `--routes` (50 x 20) pairs, each (pod, route) with the demo's request series (three
 statuses) and its latency histogram's 12 buckets: 15,000 series, the `_count` and `_sum` left out (calibrate reads
