@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed, free_port
+from app.demo.local_prometheus import LocalPrometheus, backfill, ensure_installed
 from app.demo.traffic import openmetrics
 from app.presets import Preset
 from tests.support import business, histograms, preset_scenarios, presets, tenancy
@@ -154,9 +155,12 @@ def hostile() -> Iterator[HostilePrometheus]:
 
 
 @pytest.fixture(scope="session")
-def dead_prometheus_url() -> str:
-    """A loopback port nobody listens on."""
-    return f"http://127.0.0.1:{free_port()}"
+def dead_prometheus_url() -> Iterator[str]:
+    """A loopback port nobody listens on: held bound, never listening, for the whole session (a connection is
+    refused), so that no server the suite starts later is given it (a free port picked and let go once was)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
