@@ -169,3 +169,6 @@ def test_a_preset_whose_pods_are_summed_away_is_not_read() -> None:
     assert "native histogram" in (unreadable(Preset(latency_histogram="native")) or "")
     assert label_problem(Preset(), "pod") is None
     assert "already" in (label_problem(Preset(), "version") or "")
+    assert unreadable(Preset(name="mine", split_labels=("pod", "le"))) == (
+        "the 'mine' preset's split_labels: 'le' is a label the queries group or select by already"
+    )

@@ -348,6 +348,10 @@ def unreadable(preset: Preset) -> str | None:
         )
     if not promql.read_by_minute(Source.LATENCY, preset):
         return f"the {preset.name!r} preset's latency is a native histogram, which calibrate does not read by minute"
+    for label in preset.split_labels:
+        problem = label_problem(preset, label)
+        if problem:
+            return f"the {preset.name!r} preset's split_labels: {problem}"
     return None
 
 
