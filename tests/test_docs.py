@@ -359,10 +359,13 @@ def calibrated_as_the_readme_says(result: subprocess.CompletedProcess[str], cwd:
     said = README.read_text()
     [quoted] = re.findall(r"`(WITHIN THE ANALYZER'S PROMISE: [^`]+)`", said)
     assert re.match(re.escape(quoted).replace(r"50\ runs", r"\d+\ runs"), result.stdout), result.stdout
-    smallest = re.search(r"95 % of\s+runs \(\+(\d+) points, \N{MULTIPLICATION SIGN}([\d.]+)\)", said)
+    # +2 points is caught in about 96 % of the demo's runs, +3 in all: which runs fit the six hours moves the first
+    # across the 95 % line; the README gives the range.
+    smallest = re.search(r"95 % of\s+runs \(\+(\d+) to \+(\d+) points, \N{MULTIPLICATION SIGN}([\d.]+)\)", said)
     assert smallest, "the README names the smallest effects caught"
-    errors, latency = smallest.groups()
-    assert f"catches +{errors} points of 5xx and more" in result.stdout
+    least, most, latency = smallest.groups()
+    caught = re.search(r"catches \+(\d+) points of 5xx and more", result.stdout)
+    assert caught and int(least) <= int(caught[1]) <= int(most), result.stdout
     assert f"catches x{latency} latency and more" in result.stdout
     page = command.option("--html")
     if page is not None:
