@@ -13,7 +13,7 @@ from app.calibration.figures import CalibrationOut, _share, figures
 from app.calibration.power import power
 from app.calibration.terminal import print_figures
 from app.models import CalibrationRequest
-from tests.support.calibration import minute_history
+from tests.support.calibration import NAMED_REGRESSIONS, minute_history
 
 STEP, BACKGROUND = templates()
 
@@ -95,15 +95,7 @@ def test_power_says_what_a_step_analysis_catches_and_the_terminal_shows_it() -> 
     out, without = with_power(rps=4.0)
     assert out.power is not None and without.power is None and out.within_promise
     assert [(found.regression, found.template) for found in out.power.injected] == [
-        (name, "step")
-        for name in (
-            "+1 point of 5xx",
-            "+3 points of 5xx",
-            "+5 points of 5xx",
-            "x1.1 latency",
-            "x1.25 latency",
-            "x1.5 latency",
-        )
+        (name, "step") for name in NAMED_REGRESSIONS
     ]
     for found in out.power.injected:
         aborted = found.aborted

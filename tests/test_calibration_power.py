@@ -25,7 +25,7 @@ from app.judge.checks import Source
 from app.judge.recent import Counts
 from app.measurement import Role
 from app.models import CalibrationRequest
-from tests.support.calibration import MINUTE_BOUNDS, SHARES, START, minute_history
+from tests.support.calibration import MINUTE_BOUNDS, NAMED_REGRESSIONS, SHARES, START, minute_history
 
 STEP, BACKGROUND = templates()
 DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.inf)  # Prometheus'
@@ -121,16 +121,7 @@ def test_a_regression_is_replayed_on_every_template_with_each_half_as_the_canary
     found, powered = measured
     [step, background] = found.replayed
     assert {(i.regression.name, i.replayed.template.name) for i in powered.injected} == {
-        (name, template)
-        for name in (
-            "+1 point of 5xx",
-            "+3 points of 5xx",
-            "+5 points of 5xx",
-            "x1.1 latency",
-            "x1.25 latency",
-            "x1.5 latency",
-        )
-        for template in ("step", "background")
+        (name, template) for name in NAMED_REGRESSIONS for template in ("step", "background")
     }
     for injected in powered.injected:
         same = step if injected.replayed.template.name == "step" else background

@@ -148,6 +148,17 @@ def _pod_lines(
     return requests, histogram
 
 
+# The regressions every calibration reports, as it names them (the issue's +1, +3, +5 points and x1.1, x1.25, x1.5).
+NAMED_REGRESSIONS = (
+    "+1 point of 5xx",
+    "+3 points of 5xx",
+    "+5 points of 5xx",
+    "x1.1 latency",
+    "x1.25 latency",
+    "x1.5 latency",
+)
+
+
 # --- a history as read, without Prometheus -------------------------------------------------------------
 
 START = 1_800_000_000.0  # a minute boundary, and an hour's
