@@ -58,12 +58,11 @@ class Minutes:
     sums: Sums | None = None
 
     @classmethod
-    def of(cls, minutes: Iterable[tuple[float, Counts, Counts]], sums: Sums | None = None) -> Minutes:
+    def of(cls, minutes: Iterable[tuple[float, Counts, Counts]]) -> Minutes:
         """From (end, canary, stable) rows in any order; a minute given twice keeps its last."""
         by_end = {end: (canary, stable) for end, canary, stable in minutes}
         ends = tuple(sorted(by_end))
-        canary, stable = Counts.stack([by_end[e][0] for e in ends]), Counts.stack([by_end[e][1] for e in ends])
-        return cls(ends, canary, stable, sums)
+        return cls(ends, Counts.stack([by_end[e][0] for e in ends]), Counts.stack([by_end[e][1] for e in ends]))
 
     @classmethod
     def between(cls, sums: Sequence[Sums]) -> Minutes:

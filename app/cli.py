@@ -267,7 +267,7 @@ def calibrate(
     if as_json:
         click.echo(out.model_dump_json(indent=2))
     else:
-        print_figures(out, Console(width=None if sys.stdout.isatty() else LOG_WIDTH))
+        print_figures(out, _stdout())
     sys.exit(Exit.PASS if out.within_promise else Exit.FAIL)
 
 
@@ -334,9 +334,13 @@ async def _analyze(request: AnalysisRequest, settings: Settings, preset: Preset,
         return await run_analysis(request, client, preset, settings.analysis_timeout_seconds)
 
 
+def _stdout() -> Console:
+    # Rich draws 80 columns when not on a terminal: too narrow for the tables in a CI log.
+    return Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
+
+
 def _print(body: AnalysisResponse) -> None:
-    # Rich draws 80 columns when not on a terminal: too narrow for the table in a CI log.
-    console = Console(width=None if sys.stdout.isatty() else LOG_WIDTH)
+    console = _stdout()
     verdict_style = {Verdict.PASS: "bold green", Verdict.FAIL: "bold red", Verdict.INCONCLUSIVE: "bold yellow"}
     console.print(f"[{verdict_style[body.verdict]}]{body.verdict.value.upper()}[/] {body.reasons[0]}")
     for reason in body.reasons[1:]:

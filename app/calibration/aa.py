@@ -305,12 +305,12 @@ def levels_for(request: AnalysisRequest, tests: int) -> Levels:
     return Levels(request.confidence().per_check(request.checks) / max(1, tests), request.pass_confidence)
 
 
-def halves_compared(history: History, halves: Halves, request: AnalysisRequest) -> dict[str, tuple[Comparison, ...]]:
+def halves_compared(minutes: HalfMinutes, request: AnalysisRequest) -> dict[str, tuple[Comparison, ...]]:
     """Each half as the canary against the other over the whole period."""
     checks, limits = relative_checks(request), request.limits()
     levels = levels_for(request, len(HALVES))
-    span = promql.duration_text(len(history.ends) * MINUTE)
-    totals = {half: total(history.counts(halves.members(half))) for half in HALVES}
+    span = promql.duration_text(minutes.count * MINUTE)
+    totals = {half: total(counts) for half, counts in minutes.halves.items()}
     return {
         half: tuple(
             compared(check, limits[check.name], totals[half], totals[HALVES[1 - i]], levels, span) for check in checks
@@ -374,11 +374,21 @@ class Calibration:
     preset: str
     history: History
     halves: Halves
+    minutes: HalfMinutes  # both halves' counts minute by minute: what every replay reads
     replayed: tuple[Replayed, ...]
     compared: dict[str, tuple[Comparison, ...]]  # each half against the other
     values: tuple[ValueCompared, ...]
     replay_seconds: float
     seconds_per_unit: float = 1.0  # of the histogram's bucket bounds, as its clients configure them
+
+    @property
+    def period(self) -> tuple[float, float]:
+        """The history's first minute's start and its last minute's end."""
+        return period_of(self.history)
+
+
+def period_of(history: History) -> tuple[float, float]:
+    return float(history.ends[0]) - MINUTE, float(history.ends[-1])
 
 
 def calibrated(
@@ -396,12 +406,12 @@ def calibrated(
     halves = split(history.label, [value for value, n in zip(history.values, history.requests, strict=True) if n > 0])
     minutes = half_minutes(history, halves)
     analysis = request.analysis_request()
-    first, last = float(history.ends[0]) - MINUTE, float(history.ends[-1])
+    first, last = period_of(history)
     if on_planned is not None:
         on_planned(runs_planned(first, last, analysis, replayed_templates))
     started = time.perf_counter()
     replayed = tuple(replay(minutes, analysis, template, first, last, on_run) for template in replayed_templates)
-    compared = halves_compared(history, halves, analysis)
+    compared = halves_compared(minutes, analysis)
     values = tuple(values_compared(history, halves, analysis))
     seconds = time.perf_counter() - started
-    return Calibration(request, preset, history, halves, replayed, compared, values, seconds, seconds_per_unit)
+    return Calibration(request, preset, history, halves, minutes, replayed, compared, values, seconds, seconds_per_unit)

@@ -29,9 +29,8 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from app import promql
-from app.calibration.aa import AsCanary, Calibration, HalfMinutes, Replayed
+from app.calibration.aa import AsCanary, Calibration, HalfMinutes, Replayed, window_seconds
 from app.calibration.history import History
-from app.calibration.split import HALVES
 from app.canary_lives import MINUTE
 from app.judge import shapes, statistical_rules, threshold_rules
 from app.judge.checks import Check, Mode, Observed, Source, Statistic
@@ -288,10 +287,8 @@ class BucketsOut(BaseModel):
 def buckets_out(calibration: Calibration) -> BucketsOut:
     history, analysis = calibration.history, calibration.request.analysis_request()
     per_unit = calibration.seconds_per_unit
-    window = math.ceil(promql.duration_seconds(analysis.window) / MINUTE) * MINUTE
-    halves = {half: history.counts(calibration.halves.members(half)) for half in HALVES}
-    minutes = HalfMinutes(history.ends, halves)
-    slos = [_slo(calibration, check, minutes, window) for check in slo_checks(analysis)]
+    window = window_seconds(analysis)
+    slos = [_slo(calibration, check, window) for check in slo_checks(analysis)]
     added = sorted({slo.slo for slo in slos if slo.add is not None})
     finite = [bound for bound in history.bounds if math.isfinite(bound)]
     in_unit = [_in_unit(bound, per_unit) for bound in sorted({*finite, *added})]
@@ -307,8 +304,8 @@ def buckets_out(calibration: Calibration) -> BucketsOut:
     )
 
 
-def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: float) -> SloOut:
-    history, analysis = calibration.history, calibration.request.analysis_request()
+def _slo(calibration: Calibration, check: Check, window: float) -> SloOut:
+    history, analysis, minutes = calibration.history, calibration.request.analysis_request(), calibration.minutes
     assert check.quantile is not None
     slo = analysis.limits()[check.name]
     found = where(slo, history.bounds)
@@ -318,12 +315,12 @@ def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: f
     model = {Place.ON: None, Place.BEYOND: NO_MODEL}.get(found.place)
     if found.place is Place.BETWEEN:
         below, model = below_the_slo(history.bounds, history.buckets.sum(axis=(0, 1)), slo)
-        bounds, split = split_at(history.bounds, history.buckets, slo, below)
-        halves = HalfMinutes(
-            history.ends,
-            {half: _counts(history, calibration.halves.members(half), bounds, split) for half in HALVES},
-        )
-        after = [decided(replayed, halves, window, outcome) for replayed in calibration.replayed]
+
+        def with_the_bound(_: str, counts: Counts) -> Counts:
+            return Counts(counts.ok, counts.errors, *split_at(counts.bounds, counts.buckets, slo, below))
+
+        with_it = minutes.changed(with_the_bound)
+        after = [decided(replayed, with_it, window, outcome) for replayed in calibration.replayed]
     windows, inside = quantile_in_bucket(history, check.quantile, window, found.bucket)
     answers = [
         DecidedOut(
@@ -353,12 +350,6 @@ def _slo(calibration: Calibration, check: Check, minutes: HalfMinutes, window: f
         shown=[],
     )
     return out.model_copy(update={"shown": shown(out, check, promql.duration_text(window))})
-
-
-def _counts(history: History, values: Sequence[str], bounds: tuple[float, ...], buckets: np.ndarray) -> Counts:
-    """The values' counts together, minute by minute, on other buckets than the history's own."""
-    rows = [history.values.index(value) for value in values]
-    return Counts(history.ok[rows].sum(axis=0), history.errors[rows].sum(axis=0), bounds, buckets[rows].sum(axis=0))
 
 
 def _in_unit(seconds: float, per_unit: float) -> float:

@@ -20,6 +20,7 @@ from app.calibration.power import (
     CAUGHT_AT_LEAST,
     GRIDS,
     MODELS,
+    SOURCE_OF_KIND,
     Injected,
     Kind,
     Power,
@@ -38,14 +39,19 @@ INTERVAL_CONFIDENCE = 0.95  # of the interval shown around a share of runs
 MINUTES_AN_HOUR = 60
 
 
-class Share(BaseModel):
-    """How many runs of how many, the share, its two-sided interval, and the most the promise allows."""
+class Counted(BaseModel):
+    """How many runs of how many, the share and its two-sided interval."""
 
     count: int
     runs: int
     share: float | None = Field(description="count / runs; null without runs.")
     low: float | None = Field(description=f"Clopper-Pearson, {INTERVAL_CONFIDENCE:.0%} two-sided.")
     high: float | None
+
+
+class Share(Counted):
+    """How many runs of how many, the share, its two-sided interval, and the most the promise allows."""
+
     at_most: float = Field(description="What the analyzer promises for healthy canaries.")
     within: bool = Field(description="share <= at_most.")
 
@@ -195,8 +201,8 @@ def figures(calibration: Calibration, power: Power | None = None) -> Calibration
         preset=calibration.preset,
         label=history.label,
         period=request.period,
-        since=_moment(float(history.ends[0]) - MINUTE),
-        until=_moment(float(history.ends[-1])),
+        since=_moment(calibration.period[0]),
+        until=_moment(calibration.period[1]),
         alpha=analysis.alpha,
         paused_at_most=PAUSED_AT_MOST,
         within_promise=within,
@@ -282,11 +288,10 @@ def _hours(calibration: Calibration) -> list[HourOut]:
     history = calibration.history
     checks = relative_checks(calibration.request.analysis_request())
     hour_of_minute = np.arange(len(history.ends)) // MINUTES_AN_HOUR
-    halves = {half: history.counts(calibration.halves.members(half)) for half in HALVES}
     hours = []
     for hour in range(int(hour_of_minute[-1]) + 1 if len(hour_of_minute) else 0):
         rows = np.flatnonzero(hour_of_minute == hour)
-        parts = {half: counts.rows(rows) for half, counts in halves.items()}
+        parts = {half: counts.rows(rows) for half, counts in calibration.minutes.halves.items()}
         observed = {half: total(part) for half, part in parts.items()}
         hours.append(
             HourOut(
@@ -436,17 +441,10 @@ def _runs_text(template: TemplateOut) -> str:
 
 # --- power on real traffic --------------------------------------------------------------------------------
 
-LIMIT_OF_KIND = {Kind.ERRORS: "error_rate_vs_stable", Kind.LATENCY: "p95_latency_vs_stable"}
 
-
-class CaughtOut(BaseModel):
+class CaughtOut(Counted):
     """How many runs of how many aborted, the share and its two-sided interval."""
 
-    count: int
-    runs: int
-    share: float | None = Field(description="count / runs; null without runs.")
-    low: float | None = Field(description=f"Clopper-Pearson, {INTERVAL_CONFIDENCE:.0%} two-sided.")
-    high: float | None
     caught: bool = Field(description=f"share >= {CAUGHT_AT_LEAST:.0%}: the analysis catches the regression.")
 
 
@@ -509,12 +507,16 @@ def _injected(injected: Injected) -> InjectedOut:
     )
 
 
-def _smallest(search: Search, limits: dict[str, float]) -> SmallestOut:
+def _smallest(search: Search, analysis: AnalysisRequest) -> SmallestOut:
+    limits = analysis.limits()
+    tolerance = next(
+        (limits[c.name] for c in relative_checks(analysis) if c.source == SOURCE_OF_KIND[search.kind]), None
+    )
     return SmallestOut(
         kind=search.kind.value,
         caught=search.caught.name if search.caught else None,
         size=search.caught.size if search.caught else None,
-        tolerance=limits.get(LIMIT_OF_KIND[search.kind]),
+        tolerance=tolerance,
         grid=list(GRIDS[search.kind]),
         tried=[_injected(injected) for injected in search.tried],
     )
@@ -522,7 +524,7 @@ def _smallest(search: Search, limits: dict[str, float]) -> SmallestOut:
 
 def _power(power: Power, analysis: AnalysisRequest) -> PowerOut:
     injected = [_injected(found) for found in power.injected]
-    smallest = [_smallest(search, analysis.limits()) for search in power.searched]
+    smallest = [_smallest(search, analysis) for search in power.searched]
     replays = [*power.injected, *(found for search in power.searched for found in search.tried)]
     # A named regression on the step template is among a search's tries too: counted once.
     unique = {(found.regression, found.replayed.template.name): found for found in replays}

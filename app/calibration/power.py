@@ -20,11 +20,12 @@ from enum import StrEnum
 
 import numpy as np
 
-from app.calibration.aa import Calibration, HalfMinutes, Replayed, Template, half_minutes, replay, window_seconds
+from app.calibration.aa import Calibration, HalfMinutes, Replayed, Template, replay, window_seconds
 from app.calibration.aa import run_starts as all_run_starts
 from app.calibration.argo import ABORTED
 from app.calibration.split import HALVES
 from app.canary_lives import MINUTE
+from app.judge.checks import Source
 from app.judge.recent import Counts
 from app.models import AnalysisRequest
 
@@ -36,6 +37,10 @@ SEED = 20240601  # the error draws': the same figures every time
 class Kind(StrEnum):
     ERRORS = "errors"
     LATENCY = "latency"
+
+
+# What each kind of regression changes: the relative check that reads it holds it to its tolerance.
+SOURCE_OF_KIND = {Kind.ERRORS: Source.REQUESTS, Kind.LATENCY: Source.LATENCY}
 
 
 MODELS = {
@@ -238,18 +243,13 @@ def searches(kinds: int = len(GRIDS)) -> int:
 
 def runs_planned(calibration: Calibration, templates: Sequence[Template]) -> int:
     """At most: NAMED on every template, and the searches on the step template."""
-    first, last = _period(calibration)
+    first, last = calibration.period
     request = calibration.request.analysis_request()
     starts = {
         t.name: len(spread(all_run_starts(first + window_seconds(request), last, t), MOST_RUNS)) for t in templates
     }
     step = starts.get("step", 0)
     return len(NAMED) * sum(starts.values()) + searches() * step
-
-
-def _period(calibration: Calibration) -> tuple[float, float]:
-    ends = calibration.history.ends
-    return float(ends[0]) - MINUTE, float(ends[-1])
 
 
 def power(
@@ -263,9 +263,8 @@ def power(
     if on_planned is not None:
         on_planned(runs_planned(calibration, templates))
     started = time.perf_counter()
-    history = calibration.history
-    minutes = half_minutes(history, calibration.halves)
-    first, last = _period(calibration)
+    minutes = calibration.minutes
+    first, last = calibration.period
     replaying = Replaying(minutes, calibration.request.analysis_request(), first, last, on_run)
     injected = tuple(replaying(regression, template) for regression in NAMED for template in templates)
     step = next((template for template in templates if template.name == "step"), None)
